@@ -1,0 +1,558 @@
+// SPDX-FileCopyrightText: 2026 kvsieve contributors
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// adaptive_cache<Ladder, Profiler, Store>: FastGen as a KV cache (Algorithms 1 and 2).
+///   prefill(seq, layer, q, k, v, classes, out): causal attention over the prompt with the
+///     profiler's statistics fused in; per KV head, every ladder candidate is measured, the
+///     profiler picks one, and only the tokens it keeps are written to the store.
+///   decode(seq, layer, q, k, v, cls, out): the new token is appended, the group attends over the
+///     head's resident tokens, scores accumulate, and the head's policy evicts what it no longer
+///     keeps (window leavers, budget overflow, an unkept new token): O(1) store operations per
+///     head and one O(n) pass over 4-byte scores, fused with nothing copied.
+/// Keys are cached as given (post-RoPE) and never re-rotated (fastgen-spec §6 item 8).
+/// Not thread-safe: one cache per thread, or external locking.
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <kvsieve/attention/decode.hpp>
+#include <kvsieve/attention/prefill.hpp>
+#include <kvsieve/cache/options.hpp>
+#include <kvsieve/core/error.hpp>
+#include <kvsieve/core/tensor.hpp>
+#include <kvsieve/policy/ladder.hpp>
+#include <kvsieve/policy/select.hpp>
+#include <kvsieve/profile/candidates.hpp>
+#include <kvsieve/profile/concepts.hpp>
+#include <kvsieve/store/concepts.hpp>
+#include <kvsieve/store/paged_store.hpp>
+
+namespace kvsieve {
+
+template <candidate_ladder Ladder, profiler Profiler, kv_store Store = paged_store<float>>
+  requires std::constructible_from<Store, const store_geometry&> &&
+           Store::memory_space::host_accessible
+class adaptive_cache {
+public:
+  using ladder_type = Ladder;
+  using profiler_type = Profiler;
+  using store_type = Store;
+
+  /// Throws errc::invalid_argument for a bad geometry, n_head_q not a multiple of n_head_kv,
+  /// negative n_sinks or recovery_rows, or a non-finite/negative scale.
+  adaptive_cache(Ladder ladder, Profiler profiler, const store_geometry& geometry,
+                 cache_options options = {})
+      : ladder_(std::move(ladder)), profiler_(std::move(profiler)), store_(geometry),
+        opt_(checked(options, geometry)), group_(opt_.n_head_q / geometry.n_head_kv),
+        layers_(static_cast<std::size_t>(geometry.n_seq) *
+                static_cast<std::size_t>(geometry.n_layer)),
+        heads_(layers_.size() * static_cast<std::size_t>(geometry.n_head_kv)),
+        stats_(static_cast<std::size_t>(group_)) {}
+
+  /// Prompt attention for one (sequence, layer), then profiling and compression.
+  ///  q, out: [L, n_head_q, head_dim]; k, v: [L, n_head_kv, head_dim] post-RoPE; classes: [L].
+  /// Throws: errc::out_of_range (seq, layer), errc::invalid_argument (empty prompt),
+  /// errc::shape_mismatch, errc::bad_state (already prefilled: release(seq) first),
+  /// errc::out_of_memory (pool exhausted; this layer is rolled back and may be prefilled again).
+  void prefill(std::int32_t seq, std::int32_t layer, tensor_view<const float, 3> q,
+               tensor_view<const float, 3> k, tensor_view<const float, 3> v,
+               std::span<const token_class> classes, tensor_view<float, 3> out) {
+    auto& ls = layer_state(seq, layer);
+    const auto length = q.extent(0);
+    expects(length > 0, errc::invalid_argument, "empty prompt: prefill needs at least one token");
+    expects(length < static_cast<std::size_t>(INT32_MAX), errc::invalid_argument,
+            "prompt longer than 2^31 - 1 tokens");
+    const auto& g = store_.geometry();
+    const auto hq = static_cast<std::size_t>(opt_.n_head_q);
+    const auto hkv = static_cast<std::size_t>(g.n_head_kv);
+    const auto d = static_cast<std::size_t>(g.head_dim);
+    q.expect_shape("prefill q", {length, hq, d});
+    k.expect_shape("prefill k", {length, hkv, d});
+    v.expect_shape("prefill v", {length, hkv, d});
+    out.expect_shape("prefill out", {length, hq, d});
+    expects(classes.size() == length, errc::shape_mismatch, [&] {
+      return fmt::format("prefill classes have {} entries for {} prompt tokens", classes.size(),
+                         length);
+    });
+    expects(ls.length == 0, errc::bad_state, [&] {
+      return fmt::format("sequence {} layer {} is already prefilled; release({}) first", seq,
+                         layer, seq);
+    });
+    const auto n = static_cast<std::int32_t>(length);
+    const auto windows = ladder_windows(ladder_, n);
+    const std::int32_t first_row = opt_.recovery_rows > 0 ? n - opt_.recovery_rows : 0;
+    try {
+      for (std::int32_t h = 0; h < g.n_head_kv; ++h) {
+        const auto t0 = clock::now();
+        for (std::int32_t i = 0; i < group_; ++i) {
+          const auto qh = static_cast<std::size_t>(h * group_ + i);
+          auto& st = stats_[static_cast<std::size_t>(i)];
+          st.reset(n, first_row, windows);
+          causal_attention({q.data() + qh * d, hq * d},
+                           {k.data() + static_cast<std::size_t>(h) * d, hkv * d},
+                           {v.data() + static_cast<std::size_t>(h) * d, hkv * d},
+                           out.data() + qh * d, hq * d, n, g.head_dim, scale(), row_,
+                           [&](std::int32_t r, std::span<const float> p) {
+                             st.accumulate_row(r, p);
+                           });
+        }
+        const auto t1 = clock::now();
+        const head_id id{seq, layer, h};
+        profile_and_compress(id, classes, k, v);
+        const auto t2 = clock::now();
+        prefill_seconds_ += seconds(t1 - t0);
+        profile_seconds_ += seconds(t2 - t1);
+      }
+    } catch (...) {
+      reset_layer(seq, layer);
+      throw;
+    }
+    ls.length = n;
+    ls.prompt_length = n;
+  }
+
+  /// One generation step for one (sequence, layer). q, out: [n_head_q, head_dim];
+  /// k, v: [n_head_kv, head_dim] post-RoPE at position length(seq, layer); cls: the new token's
+  /// class. Throws: errc::out_of_range, errc::shape_mismatch, errc::bad_state (decode before
+  /// prefill), errc::out_of_memory (checked before anything changes).
+  void decode(std::int32_t seq, std::int32_t layer, tensor_view<const float, 2> q,
+              tensor_view<const float, 2> k, tensor_view<const float, 2> v, token_class cls,
+              tensor_view<float, 2> out) {
+    auto& ls = layer_state(seq, layer);
+    const auto& g = store_.geometry();
+    const auto hq = static_cast<std::size_t>(opt_.n_head_q);
+    const auto hkv = static_cast<std::size_t>(g.n_head_kv);
+    const auto d = static_cast<std::size_t>(g.head_dim);
+    q.expect_shape("decode q", {hq, d});
+    k.expect_shape("decode k", {hkv, d});
+    v.expect_shape("decode v", {hkv, d});
+    out.expect_shape("decode out", {hq, d});
+    expects(ls.length > 0, errc::bad_state, [&] {
+      return fmt::format("decode before prefill for sequence {} layer {}", seq, layer);
+    });
+    expects(ls.length < INT32_MAX, errc::bad_state, "sequence length would exceed 2^31 - 1");
+    std::size_t pages = 0;
+    for (std::int32_t h = 0; h < g.n_head_kv; ++h) {
+      pages += store_.pages_to_append({seq, layer, h});
+    }
+    expects(store_.can_allocate(pages), errc::out_of_memory, [&] {
+      return fmt::format("page pool cannot hold one more token for sequence {} layer {}", seq,
+                         layer);
+    });
+    if (opt_.generated == generated_class_mode::frozen) {
+      cls = token_class::none;
+    }
+    const step_context ctx{ls.length + 1, ls.prompt_length};
+    std::int64_t kept = 0;
+    for (std::int32_t h = 0; h < g.n_head_kv; ++h) {
+      const head_id id{seq, layer, h};
+      auto& hs = heads_[store_.index(id)];
+      const auto qh = static_cast<std::size_t>(h * group_);
+      step_in_head in{id, q.data() + qh * d, k.data() + static_cast<std::size_t>(h) * d,
+                      v.data() + static_cast<std::size_t>(h) * d, out.data() + qh * d, cls, ctx};
+      ladder_.visit(hs.choice, [&](const auto& pol) { step_head(pol, hs, in); });
+      kept += store_.size(id);
+    }
+    ls.length = ctx.length;
+    ls.kept_fraction_sum += static_cast<double>(kept) /
+                            (static_cast<double>(ctx.length) * static_cast<double>(g.n_head_kv));
+    ++ls.decode_steps;
+  }
+
+  /// Frees every page of sequence `seq` and forgets its state; it can be prefilled again.
+  void release(std::int32_t seq) {
+    for (std::int32_t l = 0; l < store_.geometry().n_layer; ++l) {
+      layer_state(seq, l); // range check
+      reset_layer(seq, l);
+    }
+  }
+
+  /// Tokens seen by (seq, layer): 0 before prefill.
+  [[nodiscard]] auto length(std::int32_t seq, std::int32_t layer) const -> std::int32_t {
+    return layers_[layer_index(seq, layer)].length;
+  }
+  /// The ladder index chosen for a head (meaningful after its prefill).
+  [[nodiscard]] auto choice(head_id h) const -> std::size_t {
+    return heads_[store_.index(h)].choice;
+  }
+  [[nodiscard]] auto store() const noexcept -> const Store& { return store_; }
+  [[nodiscard]] auto ladder() const noexcept -> const Ladder& { return ladder_; }
+  [[nodiscard]] auto options() const noexcept -> const cache_options& { return opt_; }
+  [[nodiscard]] auto group_size() const noexcept -> std::int32_t { return group_; }
+
+  /// Choices, memory and timings of every prefilled (sequence, layer).
+  [[nodiscard]] auto report() const -> cache_report {
+    cache_report r;
+    const auto& g = store_.geometry();
+    for (std::size_t i = 0; i < Ladder::size; ++i) {
+      r.policy_counts.emplace_back(Ladder::name(i), 0);
+    }
+    double fraction_sum = 0.0;
+    std::int64_t steps = 0;
+    const auto page_size = static_cast<std::size_t>(g.page_size);
+    for (std::int32_t s = 0; s < g.n_seq; ++s) {
+      for (std::int32_t l = 0; l < g.n_layer; ++l) {
+        const auto& ls = layers_[layer_index(s, l)];
+        if (ls.length == 0) {
+          continue;
+        }
+        fraction_sum += ls.kept_fraction_sum;
+        steps += ls.decode_steps;
+        const auto len = static_cast<std::size_t>(ls.length);
+        for (std::int32_t h = 0; h < g.n_head_kv; ++h) {
+          const head_id id{s, l, h};
+          const auto& hs = heads_[store_.index(id)];
+          const std::int32_t kept = store_.size(id);
+          r.heads.push_back({id, hs.choice, Ladder::name(hs.choice), kept, ls.length,
+                             hs.recovered});
+          ++r.policy_counts[hs.choice].second;
+          r.bytes_full += (len + page_size - 1) / page_size * store_.page_bytes();
+          r.kv_bytes_full += len * store_.kv_bytes_per_token();
+          r.kv_bytes_kept += static_cast<std::size_t>(kept) * store_.kv_bytes_per_token();
+        }
+      }
+    }
+    r.bytes_resident = store_.bytes_resident();
+    r.mean_kept_fraction = steps == 0 ? 1.0 : fraction_sum / static_cast<double>(steps);
+    r.prefill_attention_seconds = prefill_seconds_;
+    r.profile_seconds = profile_seconds_;
+    return r;
+  }
+
+private:
+  using clock = std::chrono::steady_clock;
+
+  struct layer_entry {
+    std::int32_t length = 0;
+    std::int32_t prompt_length = 0;
+    double kept_fraction_sum = 0.0;
+    std::int64_t decode_steps = 0;
+  };
+
+  struct head_entry {
+    std::uint8_t choice = 0;
+    float recovered = 1.0F;
+    std::int32_t window_begin = 0; ///< first position of the recent window
+    std::int32_t budget_count = 0; ///< resident tokens kept by the budget
+    std::deque<std::int32_t> recent; ///< slots of positions [window_begin, length), in order
+  };
+
+  /// A budget member that may be evicted: its rank key, position and slot.
+  struct ranked {
+    double key;
+    std::int32_t position;
+    std::int32_t slot;
+  };
+
+  struct step_in_head {
+    head_id id;
+    const float* q;
+    const float* k;
+    const float* v;
+    float* out;
+    token_class cls;
+    step_context ctx;
+  };
+
+  static auto seconds(clock::duration d) -> double {
+    return std::chrono::duration<double>(d).count();
+  }
+
+  static auto checked(cache_options o, const store_geometry& g) -> cache_options {
+    if (o.n_head_q == 0) {
+      o.n_head_q = g.n_head_kv;
+    }
+    expects(g.n_head_kv > 0 && o.n_head_q > 0 && o.n_head_q % g.n_head_kv == 0,
+            errc::invalid_argument, [&] {
+              return fmt::format("n_head_q ({}) must be a positive multiple of n_head_kv ({})",
+                                 o.n_head_q, g.n_head_kv);
+            });
+    expects(o.n_sinks >= 0, errc::invalid_argument, "n_sinks must be >= 0");
+    expects(o.recovery_rows >= 0, errc::invalid_argument, "recovery_rows must be >= 0");
+    expects(std::isfinite(o.scale) && o.scale >= 0.0F, errc::invalid_argument,
+            "scale must be finite and >= 0 (0 selects 1/sqrt(head_dim))");
+    return o;
+  }
+
+  [[nodiscard]] auto scale() const -> float {
+    return opt_.scale > 0.0F
+               ? opt_.scale
+               : 1.0F / std::sqrt(static_cast<float>(store_.geometry().head_dim));
+  }
+
+  [[nodiscard]] auto layer_index(std::int32_t seq, std::int32_t layer) const -> std::size_t {
+    const auto& g = store_.geometry();
+    expects(seq >= 0 && seq < g.n_seq, errc::out_of_range,
+            [&] { return fmt::format("sequence index {} outside [0, {})", seq, g.n_seq); });
+    expects(layer >= 0 && layer < g.n_layer, errc::out_of_range,
+            [&] { return fmt::format("layer index {} outside [0, {})", layer, g.n_layer); });
+    return static_cast<std::size_t>(seq) * static_cast<std::size_t>(g.n_layer) +
+           static_cast<std::size_t>(layer);
+  }
+  auto layer_state(std::int32_t seq, std::int32_t layer) -> layer_entry& {
+    return layers_[layer_index(seq, layer)];
+  }
+
+  void reset_layer(std::int32_t seq, std::int32_t layer) {
+    for (std::int32_t h = 0; h < store_.geometry().n_head_kv; ++h) {
+      const head_id id{seq, layer, h};
+      store_.clear(id);
+      heads_[store_.index(id)] = head_entry{};
+    }
+    layers_[layer_index(seq, layer)] = layer_entry{};
+  }
+
+  // FastGen Algorithm 1 for one KV head: measure (Eq. 1), choose (Eq. 2), compress.
+  void profile_and_compress(head_id id, std::span<const token_class> classes,
+                            tensor_view<const float, 3> k, tensor_view<const float, 3> v) {
+    const std::span<const head_stats> group(stats_);
+    combine_scores(group, opt_.group, scores_);
+    measure_candidates(ladder_, group, opt_.group, classes, scores_, opt_.n_sinks, reasons_,
+                       ints_, candidates_);
+    const std::size_t choice = profiler_(candidates_);
+    expects(choice < Ladder::size, errc::out_of_range, [&] {
+      return fmt::format("profiler chose candidate {} of a ladder of {}", choice, Ladder::size);
+    });
+    auto& hs = heads_[store_.index(id)];
+    hs = head_entry{};
+    hs.choice = static_cast<std::uint8_t>(choice);
+    hs.recovered = static_cast<float>(candidates_.recovered[choice]);
+    const auto n = static_cast<std::int32_t>(classes.size());
+    ladder_.visit(choice, [&](const auto& pol) {
+      select_kept(pol, classes, std::span<const double>(scores_), opt_.n_sinks,
+                  std::span(reasons_), ints_);
+      const std::int32_t w = std::clamp(window_of(pol, step_context{n, n}), 0, n);
+      hs.window_begin = n - w;
+    });
+    for (std::int32_t j = 0; j < n; ++j) {
+      const auto r = reasons_[static_cast<std::size_t>(j)];
+      if (r == keep_reason::evicted) {
+        continue;
+      }
+      const auto row = static_cast<std::size_t>(j);
+      const std::int32_t slot = store_.append(
+          id, {k.row(row, id.head), k.extent(2)}, {v.row(row, id.head), v.extent(2)},
+          {j, static_cast<float>(scores_[row]), classes[row], r});
+      if (j >= hs.window_begin) {
+        hs.recent.push_back(slot);
+      }
+      hs.budget_count += r == keep_reason::budget ? 1 : 0;
+    }
+  }
+
+  // FastGen Algorithm 2 for one KV head under policy `pol` (fastgen-spec §2).
+  template <policy P>
+  void step_head(const P& pol, head_entry& hs, const step_in_head& in) {
+    const step_context ctx = in.ctx;
+    const std::int32_t t = ctx.length;
+    const std::int32_t pos = t - 1;
+    const bool rule = pos < opt_.n_sinks || pol.keeps(token_info{pos, in.cls}, ctx);
+    const std::int32_t w = std::clamp(window_of(pol, ctx), 0, t);
+    const std::int32_t budget = std::max(budget_of(pol, ctx), 0);
+    const score_mode mode = ranking_of(pol);
+    const head_id id = in.id;
+    const auto d = static_cast<std::size_t>(store_.geometry().head_dim);
+
+    const bool drop = opt_.new_token == new_token_mode::drop_before_attention && !rule &&
+                      w == 0 && budget == 0 && store_.size(id) > 0;
+    std::int32_t new_slot = -1;
+    if (!drop) {
+      new_slot = store_.append(id, {in.k, d}, {in.v, d},
+                               {pos, 0.0F, in.cls, keep_reason::evicted});
+    }
+    const auto n = static_cast<std::size_t>(store_.size(id));
+    probs_.resize(n);
+    attend_paged(store_, id, in.q, in.out, group_, scale(), opt_.group, decode_scratch_,
+                 std::span(probs_));
+
+    // Scores of every resident token, and the two weakest budget members, in one pass.
+    std::array<ranked, 2> weakest{};
+    std::int32_t n_weakest = 0;
+    std::int32_t old_budget = 0; // budget members before this step's joiners
+    const std::int32_t pages = store_.page_count(id);
+    const auto page_size = static_cast<std::size_t>(store_.geometry().page_size);
+    for (std::int32_t p = 0; p < pages; ++p) {
+      auto page = store_.page(id, p);
+      for (std::int32_t i = 0; i < page.count; ++i) {
+        const auto slot = static_cast<std::int32_t>(static_cast<std::size_t>(p) * page_size +
+                                                    static_cast<std::size_t>(i));
+        page.scores[i] += probs_[static_cast<std::size_t>(slot)];
+        if (page.reasons[i] == keep_reason::budget) {
+          ++old_budget;
+          note_weakest({rank_key(page.scores[i], page.positions[i], t, mode), page.positions[i],
+                        slot},
+                       weakest, n_weakest);
+        }
+      }
+    }
+
+    joiners_.clear();
+    auto relink = [&](std::int32_t from, std::int32_t to) {
+      if (from < 0) {
+        return;
+      }
+      if (new_slot == from) {
+        new_slot = to;
+      }
+      for (auto& c : weakest) {
+        c.slot = c.slot == from ? to : c.slot;
+      }
+      for (auto& c : joiners_) {
+        c.slot = c.slot == from ? to : c.slot;
+      }
+      const std::int32_t moved_pos = store_.meta(id, to).position;
+      const std::int64_t r = static_cast<std::int64_t>(moved_pos) - hs.window_begin;
+      if (r >= 0 && r < static_cast<std::int64_t>(hs.recent.size())) {
+        hs.recent[static_cast<std::size_t>(r)] = to;
+      }
+    };
+    auto evict = [&](std::int32_t slot) { relink(store_.erase(id, slot), slot); };
+    auto demote = [&](std::int32_t slot) { // a token no rule or window keeps any more
+      if (budget > 0) {
+        store_.set_reason(id, slot, keep_reason::budget);
+        ++hs.budget_count;
+        const token_meta m = store_.meta(id, slot);
+        joiners_.push_back({rank_key(m.score, m.position, t, mode), m.position, slot});
+      } else {
+        evict(slot);
+      }
+    };
+
+    // Tokens leaving the window (t - 1 - pos >= w); evicted tokens never return, so the window
+    // start only moves forward.
+    const std::int32_t new_begin = std::max(hs.window_begin, t - w);
+    while (hs.window_begin < std::min(new_begin, pos) && !hs.recent.empty()) {
+      const std::int32_t slot = hs.recent.front();
+      hs.recent.pop_front();
+      ++hs.window_begin;
+      if (store_.meta(id, slot).reason != keep_reason::rule) {
+        demote(slot);
+      }
+    }
+    hs.window_begin = new_begin;
+
+    // The new token.
+    if (new_slot >= 0) {
+      if (rule) {
+        store_.set_reason(id, new_slot, keep_reason::rule);
+      } else if (pos >= new_begin) {
+        store_.set_reason(id, new_slot, keep_reason::window);
+      } else {
+        demote(new_slot);
+      }
+      if (pos >= new_begin && new_slot >= 0) {
+        hs.recent.push_back(new_slot);
+      }
+    }
+
+    // Budget overflow: evict the weakest (lowest key, older on a tie) until k_t members remain.
+    // Candidates: the two weakest old members tracked above, the joiners of this step, and,
+    // once both tracked ones are gone while older members remain, one scan over the head.
+    while (hs.budget_count > budget) {
+      const ranked victim = take_weakest(id, t, mode, weakest, n_weakest, old_budget);
+      evict(victim.slot);
+      --hs.budget_count;
+    }
+  }
+
+  auto take_weakest(head_id id, std::int32_t t, score_mode mode, std::array<ranked, 2>& tracked,
+                    std::int32_t& n_tracked, std::int32_t& old_left) -> ranked {
+    auto weaker = [](const ranked& a, const ranked& b) {
+      return outranks(b.key, b.position, a.key, a.position);
+    };
+    auto joiner = std::min_element(joiners_.begin(), joiners_.end(), weaker);
+    if (n_tracked == 0 && old_left > 0) {
+      const ranked victim = scan_weakest(id, t, mode);
+      const auto j = std::find_if(joiners_.begin(), joiners_.end(),
+                                  [&](const ranked& c) { return c.slot == victim.slot; });
+      if (j != joiners_.end()) {
+        joiners_.erase(j);
+      } else {
+        --old_left;
+      }
+      return victim;
+    }
+    if (n_tracked > 0 && (joiner == joiners_.end() || !weaker(*joiner, tracked[0]))) {
+      const ranked victim = tracked[0];
+      tracked[0] = tracked[1];
+      --n_tracked;
+      --old_left;
+      return victim;
+    }
+    const ranked victim = *joiner; // budget_count > budget >= 0 guarantees a member exists
+    joiners_.erase(joiner);
+    return victim;
+  }
+
+  static void note_weakest(ranked c, std::array<ranked, 2>& w, std::int32_t& n) {
+    auto weaker = [](const ranked& a, const ranked& b) {
+      return outranks(b.key, b.position, a.key, a.position);
+    };
+    if (n < 2) {
+      w[static_cast<std::size_t>(n++)] = c;
+      if (n == 2 && weaker(w[1], w[0])) {
+        std::swap(w[0], w[1]);
+      }
+    } else if (weaker(c, w[1])) {
+      w[1] = c;
+      if (weaker(w[1], w[0])) {
+        std::swap(w[0], w[1]);
+      }
+    }
+  }
+
+  // Fallback when more members must leave than were tracked: one scan over the head.
+  auto scan_weakest(head_id id, std::int32_t t, score_mode mode) const -> ranked {
+    ranked best{0.0, -1, -1};
+    const auto page_size = static_cast<std::size_t>(store_.geometry().page_size);
+    for (std::int32_t p = 0; p < store_.page_count(id); ++p) {
+      const auto page = store_.page(id, p);
+      for (std::int32_t i = 0; i < page.count; ++i) {
+        if (page.reasons[i] != keep_reason::budget) {
+          continue;
+        }
+        const double key = rank_key(page.scores[i], page.positions[i], t, mode);
+        if (best.slot < 0 || outranks(best.key, best.position, key, page.positions[i])) {
+          best = {key, page.positions[i],
+                  static_cast<std::int32_t>(static_cast<std::size_t>(p) * page_size +
+                                            static_cast<std::size_t>(i))};
+        }
+      }
+    }
+    return best;
+  }
+
+  Ladder ladder_;
+  Profiler profiler_;
+  Store store_;
+  cache_options opt_;
+  std::int32_t group_;
+  std::vector<layer_entry> layers_;
+  std::vector<head_entry> heads_;
+  std::vector<head_stats> stats_;
+  // Scratch, reused so that steady-state decode allocates nothing.
+  std::vector<double> scores_;
+  std::vector<keep_reason> reasons_;
+  std::vector<std::int32_t> ints_;
+  std::vector<float> row_;
+  std::vector<float> probs_;
+  std::vector<ranked> joiners_;
+  decode_scratch decode_scratch_;
+  candidate_scores candidates_;
+  double prefill_seconds_ = 0.0;
+  double profile_seconds_ = 0.0;
+};
+
+template <candidate_ladder Ladder, profiler Profiler>
+adaptive_cache(Ladder, Profiler, const store_geometry&, cache_options = {})
+    -> adaptive_cache<Ladder, Profiler>;
+
+} // namespace kvsieve

@@ -1,0 +1,72 @@
+// SPDX-FileCopyrightText: 2026 kvsieve contributors
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// Runtime settings of adaptive_cache and its report. Each DEFAULT/OPTION of fastgen-spec §6 that
+/// is not a policy parameter lives here (the policy ones are in fastgen_params).
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <kvsieve/core/group.hpp>
+#include <kvsieve/store/concepts.hpp>
+
+namespace kvsieve {
+
+/// fastgen-spec §6 item 6: what a head does with a new token its policy will not keep.
+enum class new_token_mode {
+  attend_then_decide,   ///< DEFAULT: it attends to itself at its own step, then leaves
+  drop_before_attention ///< OPTION (cold-compress): dropped before attention when the head has
+                        ///< no window and no budget and its rule rejects the token
+};
+
+/// fastgen-spec §6 item 7: the classes of generated tokens.
+enum class generated_class_mode {
+  classify, ///< DEFAULT: as passed to decode(); special/punct members keep them
+  frozen,   ///< OPTION: classes are frozen at prefill; generated tokens count as class none
+};
+
+struct cache_options {
+  std::int32_t n_head_q = 0;       ///< query heads per layer; 0 = n_head_kv; a multiple of it
+  float scale = 0.0F;              ///< logit scale; 0 = 1 / sqrt(head_dim)
+  std::int32_t n_sinks = 0;        ///< §6.5: first n tokens kept by every candidate (OPTION: 4)
+  std::int32_t recovery_rows = 0;  ///< §6.1: 0 = all prompt rows (DEFAULT); k = the last k rows
+  group_reduce group = group_reduce::mean;                   ///< §6.9
+  new_token_mode new_token = new_token_mode::attend_then_decide; ///< §6.6
+  generated_class_mode generated = generated_class_mode::classify; ///< §6.7
+};
+
+/// One KV head in the report.
+struct head_report {
+  head_id head;
+  std::int32_t choice = 0;     ///< index into the ladder
+  std::string_view policy;     ///< the chosen candidate's name
+  std::int32_t kept = 0;       ///< resident tokens
+  std::int32_t length = 0;     ///< tokens seen (prompt + generated)
+  double recovered = 1.0;      ///< recovered prompt attention of the chosen candidate
+};
+
+/// Memory and choices of every prefilled (sequence, layer).
+struct cache_report {
+  std::vector<head_report> heads;
+  /// Ladder names with how many KV heads chose each, in ladder order.
+  std::vector<std::pair<std::string_view, std::int32_t>> policy_counts;
+  std::size_t bytes_resident = 0; ///< pages in use: K, V, metadata, partial pages (the truth)
+  std::size_t bytes_full = 0;     ///< pages the same paged layout would use with no eviction
+  std::size_t kv_bytes_kept = 0;  ///< K and V of the resident tokens only
+  std::size_t kv_bytes_full = 0;  ///< K and V of every token seen
+  double mean_kept_fraction = 1.0; ///< §6.10 OPTION: mean over decode steps of kept / seen
+  double prefill_attention_seconds = 0.0; ///< prefill attention, statistics fused in
+  double profile_seconds = 0.0;   ///< measuring candidates, choosing, compressing
+
+  /// §6.10 DEFAULT: the share of the full cache's bytes that eviction freed, at the end.
+  [[nodiscard]] auto saved_fraction() const noexcept -> double {
+    return bytes_full == 0 ? 0.0
+                           : 1.0 - static_cast<double>(bytes_resident) /
+                                       static_cast<double>(bytes_full);
+  }
+};
+
+} // namespace kvsieve

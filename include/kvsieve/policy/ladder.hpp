@@ -1,0 +1,67 @@
+// SPDX-FileCopyrightText: 2026 kvsieve contributors
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// ladder<C...>: the ordered candidate list a profiler chooses from (FastGen Eq. 2). The choice
+/// is a runtime index; `visit` turns it back into the candidate's type by one fold
+/// (core/dispatch.hpp), so nothing on the hot path is virtual.
+
+#include <cstddef>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+
+#include <fmt/format.h>
+
+#include <kvsieve/core/dispatch.hpp>
+#include <kvsieve/core/error.hpp>
+#include <kvsieve/policy/concepts.hpp>
+
+namespace kvsieve {
+
+template <policy... C>
+  requires(sizeof...(C) >= 1 && sizeof...(C) <= 255) // a head's choice is stored in one byte
+class ladder {
+public:
+  static constexpr std::size_t size = sizeof...(C);
+  using candidates = std::tuple<C...>;
+
+  constexpr ladder()
+    requires(std::default_initializable<C> && ...)
+  = default;
+  constexpr explicit ladder(C... members) : candidates_(std::move(members)...) {}
+
+  template <std::size_t I>
+  [[nodiscard]] constexpr auto get() const noexcept -> const std::tuple_element_t<I, candidates>& {
+    return std::get<I>(candidates_);
+  }
+
+  /// Calls f(candidate) with the candidate at `index` as its own type.
+  /// Throws errc::out_of_range when index >= size.
+  template <class F>
+  constexpr void visit(std::size_t index, F&& f) const {
+    expects(index < size, errc::out_of_range,
+            [&] { return fmt::format("ladder index {} >= size {}", index, size); });
+    dispatch_index<size>(index, [&](auto i) { f(std::get<decltype(i)::value>(candidates_)); });
+  }
+
+  [[nodiscard]] static constexpr auto name(std::size_t index) -> std::string_view {
+    constexpr std::array<std::string_view, size> names{std::string_view(C::name)...};
+    return index < size ? names[index] : std::string_view("?");
+  }
+
+  /// True when some candidate ranks tokens by accumulated attention.
+  static constexpr bool uses_scores = (kvsieve::uses_scores<C> || ...);
+
+private:
+  std::tuple<C...> candidates_;
+};
+
+template <class L>
+inline constexpr bool is_ladder_v = false;
+template <class... C>
+inline constexpr bool is_ladder_v<ladder<C...>> = true;
+
+template <class L>
+concept candidate_ladder = is_ladder_v<std::remove_cvref_t<L>>;
+
+} // namespace kvsieve

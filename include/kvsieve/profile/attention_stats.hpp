@@ -1,0 +1,109 @@
+// SPDX-FileCopyrightText: 2026 kvsieve contributors
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// head_stats: what the profiler needs of one query head's prompt attention A (causal, L x L),
+/// accumulated one row at a time in O(L) memory (FastGen §3.3, Eq. 1, read as kept mass):
+///   score[j]   = sum over all rows i of A[i, j]              (the frequent policy's first score)
+///   colsum[j]  = sum over recovery rows i of A[i, j]
+///   near_w[j]  = sum over recovery rows i with j <= i < j + w of A[i, j]
+/// A row i keeps its local window {j : i - w < j <= i}, so near_w[j] is the part of column j that
+/// row windows already hold. For a static kept set X and a window w the recovered mass is
+///   ( sum_j near_w[j] + sum_{j in X} (colsum[j] - near_w[j]) ) / rows,
+/// which counts every (i, j) once without materialising A (docs/design.md, "recovery").
+
+#include <algorithm>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include <kvsieve/core/error.hpp>
+#include <kvsieve/policy/select.hpp>
+
+namespace kvsieve {
+
+class head_stats {
+public:
+  /// Prepares for a prompt of `length` tokens whose recovery rows are [first_row, length) and
+  /// whose ladder uses the local windows `windows` (each > 0; duplicates are fine).
+  void reset(std::int32_t length, std::int32_t first_row, std::span<const std::int32_t> windows) {
+    length_ = length;
+    first_row_ = std::clamp(first_row, 0, length);
+    const auto n = static_cast<std::size_t>(length);
+    score_.assign(n, 0.0);
+    colsum_.assign(n, 0.0);
+    windows_.assign(windows.begin(), windows.end());
+    near_.resize(windows_.size());
+    for (auto& v : near_) {
+      v.assign(n, 0.0);
+    }
+  }
+
+  /// Adds row i of A: p[j] = A[i, j] for j in [0, i]. Rows may come in any order.
+  void accumulate_row(std::int32_t i, std::span<const float> p) {
+    const auto n = static_cast<std::int32_t>(p.size());
+    for (std::int32_t j = 0; j < n; ++j) {
+      score_[static_cast<std::size_t>(j)] += p[static_cast<std::size_t>(j)];
+    }
+    if (i < first_row_) {
+      return;
+    }
+    for (std::int32_t j = 0; j < n; ++j) {
+      colsum_[static_cast<std::size_t>(j)] += p[static_cast<std::size_t>(j)];
+    }
+    for (std::size_t w = 0; w < windows_.size(); ++w) {
+      auto& near = near_[w];
+      for (std::int32_t j = std::max(0, i - windows_[w] + 1); j <= i && j < n; ++j) {
+        near[static_cast<std::size_t>(j)] += p[static_cast<std::size_t>(j)];
+      }
+    }
+  }
+
+  [[nodiscard]] auto length() const noexcept -> std::int32_t { return length_; }
+  [[nodiscard]] auto rows() const noexcept -> std::int32_t { return length_ - first_row_; }
+  [[nodiscard]] auto score() const noexcept -> std::span<const double> { return score_; }
+  [[nodiscard]] auto colsum() const noexcept -> std::span<const double> { return colsum_; }
+  /// near_w for window w. Throws errc::invalid_argument when w was not requested at reset.
+  [[nodiscard]] auto near(std::int32_t w) const -> std::span<const double> {
+    const auto it = std::find(windows_.begin(), windows_.end(), w);
+    expects(it != windows_.end(), errc::invalid_argument,
+            "head_stats: window not accumulated; pass it to reset()");
+    return near_[static_cast<std::size_t>(it - windows_.begin())];
+  }
+
+  /// The recovered mass (Eq. 1 as kept mass) of a keep set: `reasons` from select_kept, `window`
+  /// the candidate's window at the end of the prompt (0 for none).
+  [[nodiscard]] auto recovered(std::span<const keep_reason> reasons, std::int32_t window) const
+      -> double {
+    if (rows() == 0) {
+      return 1.0;
+    }
+    double mass = 0.0;
+    if (window <= 0) {
+      for (std::size_t j = 0; j < reasons.size(); ++j) {
+        mass += is_static(reasons[j]) ? colsum_[j] : 0.0;
+      }
+    } else if (window >= length_) { // every row's window is the whole causal row
+      mass = static_cast<double>(rows());
+    } else {
+      const auto nw = near(window);
+      for (std::size_t j = 0; j < reasons.size(); ++j) {
+        mass += nw[j] + (is_static(reasons[j]) ? colsum_[j] - nw[j] : 0.0);
+      }
+    }
+    return mass / static_cast<double>(rows());
+  }
+
+private:
+  static constexpr auto is_static(keep_reason r) noexcept -> bool {
+    return r == keep_reason::rule || r == keep_reason::budget;
+  }
+
+  std::int32_t length_ = 0;
+  std::int32_t first_row_ = 0;
+  std::vector<double> score_;
+  std::vector<double> colsum_;
+  std::vector<std::int32_t> windows_;
+  std::vector<std::vector<double>> near_;
+};
+
+} // namespace kvsieve
