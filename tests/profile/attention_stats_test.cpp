@@ -1,0 +1,183 @@
+// SPDX-FileCopyrightText: 2026 kvsieve contributors
+// SPDX-License-Identifier: Apache-2.0
+// The streaming statistics and the recovered mass of every candidate equal brute force over the
+// materialised attention matrix (MHA and GQA, several lengths, mean and worst-case groups).
+#include <common/catch.hpp>
+#include <reference/brute_force.hpp>
+
+#include <random>
+
+#include <kvsieve/kvsieve.hpp>
+
+namespace {
+using namespace kvsieve;
+
+struct prompt {
+  std::int32_t length, hq, hkv, d;
+  std::vector<float> q, k, v;
+  std::vector<token_class> classes;
+};
+
+auto make_prompt(std::int32_t length, std::int32_t hq, std::int32_t hkv, std::int32_t d,
+                 std::uint32_t seed) -> prompt {
+  std::mt19937 rng(seed);
+  const auto n = static_cast<std::size_t>(length);
+  prompt p{length, hq, hkv, d,
+           reference::random_vector(n * static_cast<std::size_t>(hq * d), rng, 1.5F),
+           reference::random_vector(n * static_cast<std::size_t>(hkv * d), rng),
+           reference::random_vector(n * static_cast<std::size_t>(hkv * d), rng),
+           std::vector<token_class>(n, token_class::none)};
+  std::bernoulli_distribution punct(0.2);
+  for (std::size_t j = 0; j < n; ++j) {
+    p.classes[j] = j == 0 ? token_class::special
+                          : (punct(rng) ? token_class::punctuation : token_class::none);
+  }
+  return p;
+}
+
+// Streams every query head of KV head h through causal_attention + head_stats.
+auto stream_stats(const prompt& p, std::int32_t h, std::int32_t first_row,
+                  const std::vector<std::int32_t>& windows) -> std::vector<head_stats> {
+  const std::int32_t group = p.hq / p.hkv;
+  const auto d = static_cast<std::size_t>(p.d);
+  std::vector<head_stats> out(static_cast<std::size_t>(group));
+  std::vector<float> o(static_cast<std::size_t>(p.length) * d), scratch;
+  for (std::int32_t g = 0; g < group; ++g) {
+    auto& st = out[static_cast<std::size_t>(g)];
+    st.reset(p.length, first_row, windows);
+    const auto qh = static_cast<std::size_t>(h * group + g);
+    causal_attention({p.q.data() + qh * d, static_cast<std::size_t>(p.hq) * d},
+                     {p.k.data() + static_cast<std::size_t>(h) * d, static_cast<std::size_t>(p.hkv) * d},
+                     {p.v.data() + static_cast<std::size_t>(h) * d, static_cast<std::size_t>(p.hkv) * d},
+                     o.data(), d, p.length, p.d, 1.0F / std::sqrt(static_cast<float>(p.d)),
+                     scratch, [&](std::int32_t i, std::span<const float> row) {
+                       st.accumulate_row(i, row);
+                     });
+  }
+  return out;
+}
+
+auto rel(double a, double b) -> bool { return std::abs(a - b) <= 1e-5 * std::max(1.0, std::abs(b)); }
+} // namespace
+
+TEST_CASE("streamed column sums, window sums and scores equal the materialised matrix",
+          "[profile][stats]") {
+  for (const auto& [length, hq, hkv] : {std::tuple{1, 2, 2}, std::tuple{7, 2, 2},
+                                        std::tuple{64, 4, 2}, std::tuple{130, 8, 2},
+                                        std::tuple{90, 3, 1}}) {
+    for (const std::int32_t first_row : {0, length / 2}) {
+      const auto p = make_prompt(length, hq, hkv, 16, static_cast<std::uint32_t>(length * 7 + hq));
+      const std::vector<std::int32_t> windows{1, 5, std::max(1, length / 3)};
+      const double scale = 1.0 / 4.0;
+      for (std::int32_t h = 0; h < hkv; ++h) {
+        const auto stats = stream_stats(p, h, first_row, windows);
+        for (std::int32_t g = 0; g < hq / hkv; ++g) {
+          const auto a = reference::attention_matrix(p.q, p.k, length, hq, hkv, 16,
+                                                     h * (hq / hkv) + g, h, scale);
+          const auto& st = stats[static_cast<std::size_t>(g)];
+          CHECK(st.rows() == length - first_row);
+          const auto n = static_cast<std::size_t>(length);
+          for (std::size_t j = 0; j < n; ++j) {
+            double col = 0.0, score = 0.0;
+            for (std::size_t i = j; i < n; ++i) {
+              score += a[i * n + j];
+              col += static_cast<std::int32_t>(i) >= first_row ? a[i * n + j] : 0.0;
+            }
+            REQUIRE(rel(st.score()[j], score));
+            REQUIRE(rel(st.colsum()[j], col));
+            for (const auto w : windows) {
+              double near = 0.0;
+              for (std::size_t i = j; i < n && i < j + static_cast<std::size_t>(w); ++i) {
+                near += static_cast<std::int32_t>(i) >= first_row ? a[i * n + j] : 0.0;
+              }
+              REQUIRE(rel(st.near(w)[j], near));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("every FastGen candidate's recovered mass equals the masked brute-force sum",
+          "[profile][recovery]") {
+  for (const auto reduce : {group_reduce::mean, group_reduce::worst}) {
+    for (const auto& [length, hq, hkv, sinks] :
+         {std::tuple{12, 2, 2, 0}, std::tuple{64, 4, 2, 0}, std::tuple{101, 8, 2, 4},
+          std::tuple{50, 4, 1, 2}}) {
+      const auto p = make_prompt(length, hq, hkv, 16, static_cast<std::uint32_t>(length + hq));
+      const auto ladder = make_fastgen_ladder();
+      const auto windows = ladder_windows(ladder, length);
+      const double scale = 0.25;
+      for (std::int32_t h = 0; h < hkv; ++h) {
+        const auto stats = stream_stats(p, h, 0, windows);
+        std::vector<double> scores;
+        combine_scores(stats, reduce, scores);
+        candidate_scores measured;
+        std::vector<keep_reason> reasons;
+        std::vector<std::int32_t> scratch;
+        measure_candidates(ladder, std::span<const head_stats>(stats), reduce, p.classes, scores,
+                           sinks, reasons, scratch, measured);
+        REQUIRE(measured.size() == 5);
+        const std::int32_t group = hq / hkv;
+        for (std::size_t c = 0; c < 5; ++c) {
+          ladder.visit(c, [&](const auto& pol) {
+            // brute scores from the matrices, naive keep set, masked sums
+            std::vector<std::vector<double>> mats;
+            std::vector<double> brute_scores(static_cast<std::size_t>(length),
+                                             reduce == group_reduce::mean ? 0.0 : -1.0);
+            for (std::int32_t g = 0; g < group; ++g) {
+              mats.push_back(reference::attention_matrix(p.q, p.k, length, hq, hkv, 16,
+                                                         h * group + g, h, scale));
+              for (std::size_t j = 0; j < static_cast<std::size_t>(length); ++j) {
+                double col = 0.0;
+                for (std::size_t i = j; i < static_cast<std::size_t>(length); ++i) {
+                  col += mats.back()[i * static_cast<std::size_t>(length) + j];
+                }
+                brute_scores[j] = reduce == group_reduce::mean ? brute_scores[j] + col / group
+                                                               : std::max(brute_scores[j], col);
+              }
+            }
+            const auto keep = reference::naive_keep(pol, p.classes, brute_scores, sinks);
+            std::vector<bool> kept_static(keep.size());
+            std::int32_t kept = 0;
+            for (std::size_t j = 0; j < keep.size(); ++j) {
+              kept_static[j] = keep[j] == keep_reason::rule || keep[j] == keep_reason::budget;
+              kept += keep[j] != keep_reason::evicted ? 1 : 0;
+            }
+            const std::int32_t w = std::min(window_of(pol, {length, length}), length);
+            double expect = reduce == group_reduce::mean ? 0.0 : 1.0;
+            for (const auto& a : mats) {
+              const double r = reference::recovered_mass(a, length, kept_static, w);
+              expect = reduce == group_reduce::mean ? expect + r / group : std::min(expect, r);
+            }
+            INFO("candidate " << c << " L " << length << " group " << group);
+            CHECK(measured.kept[c] == kept);
+            CHECK(rel(measured.recovered[c], expect));
+          });
+        }
+        // Eq. 2 ladder: cost and recovery rise along the ladder, full recovers everything.
+        for (std::size_t c = 1; c < 5; ++c) {
+          CHECK(measured.kept[c] >= measured.kept[c - 1]);
+          CHECK(measured.recovered[c] >= measured.recovered[c - 1] - 1e-12);
+        }
+        CHECK(measured.recovered[4] == Approx(1.0).margin(1e-9));
+      }
+    }
+  }
+}
+
+TEST_CASE("recovery over the last k rows only uses those rows", "[profile][recovery]") {
+  const auto p = make_prompt(80, 2, 2, 16, 5);
+  const std::int32_t first = 80 - 16;
+  const auto stats = stream_stats(p, 0, first, {24});
+  const auto a = reference::attention_matrix(p.q, p.k, 80, 2, 2, 16, 0, 0, 0.25);
+  std::vector<keep_reason> reasons(80, keep_reason::evicted);
+  std::vector<bool> kept(80, false);
+  reasons[0] = keep_reason::rule;
+  kept[0] = true;
+  reasons[33] = keep_reason::budget;
+  kept[33] = true;
+  CHECK(rel(stats[0].recovered(reasons, 24), reference::recovered_mass(a, 80, kept, 24, first)));
+  CHECK(rel(stats[0].recovered(reasons, 0), reference::recovered_mass(a, 80, kept, 0, first)));
+}
