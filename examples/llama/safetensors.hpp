@@ -1,0 +1,320 @@
+// SPDX-FileCopyrightText: 2026 kvsieve contributors
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// llama::safetensors_file: one memory-mapped .safetensors file, its header checked in full when
+/// it is opened, its F32 / F16 / BF16 tensors readable as float.
+/// The format (huggingface/safetensors): an 8-byte little-endian u64 N, N bytes of JSON
+///   {"<name>": {"dtype": "BF16", "shape": [r, c], "data_offsets": [begin, end]}, ...,
+///    "__metadata__": {...}}
+/// then the data buffer; offsets are bytes relative to the start of that buffer.
+/// Errors are kvsieve::error with errc::io and a message naming the file (and the tensor).
+
+#include <bit>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>    // open
+#include <sys/mman.h> // mmap, munmap
+#include <sys/stat.h> // fstat
+#include <unistd.h>   // close
+
+#include <fmt/format.h>
+#include <fmt/ranges.h> // fmt::join
+#include <nlohmann/json.hpp>
+
+#include <kvsieve/core/error.hpp>
+#include <kvsieve/core/numeric.hpp>
+
+namespace llama {
+
+// Tensor bytes are read as host values without swapping.
+static_assert(std::endian::native == std::endian::little,
+              "safetensors data is little-endian; this reader does not byte-swap");
+
+/// A whole file mapped read-only; move-only, unmapped on destruction. Addresses inside the
+/// mapping stay valid across moves.
+class mapped_file {
+public:
+  /// Throws errc::io when the file cannot be opened, is not a regular file, or cannot be mapped.
+  explicit mapped_file(std::filesystem::path path) : path_(std::move(path)) {
+    const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      fail("cannot open", errno);
+    }
+    struct ::stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      kvsieve::raise(kvsieve::errc::io, fmt::format("{}: not a regular file", path_.string()));
+    }
+    size_ = static_cast<std::size_t>(st.st_size);
+    if (size_ > 0) { // mmap rejects a zero length
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p == MAP_FAILED) {
+        const int why = errno; // before close() can change it
+        ::close(fd);
+        fail("cannot map", why);
+      }
+      data_ = static_cast<const std::byte*>(p);
+    }
+    ::close(fd); // the mapping keeps its own reference to the file
+  }
+
+  mapped_file(mapped_file&& other) noexcept
+      : path_(std::move(other.path_)), data_(std::exchange(other.data_, nullptr)),
+        size_(std::exchange(other.size_, 0)) {}
+  auto operator=(mapped_file&& other) noexcept -> mapped_file& {
+    if (this != &other) {
+      unmap();
+      path_ = std::move(other.path_);
+      data_ = std::exchange(other.data_, nullptr);
+      size_ = std::exchange(other.size_, 0);
+    }
+    return *this;
+  }
+  mapped_file(const mapped_file&) = delete;
+  auto operator=(const mapped_file&) -> mapped_file& = delete;
+  ~mapped_file() { unmap(); }
+
+  [[nodiscard]] auto bytes() const noexcept -> std::span<const std::byte> { return {data_, size_}; }
+  [[nodiscard]] auto path() const noexcept -> const std::filesystem::path& { return path_; }
+
+private:
+  [[noreturn]] void fail(std::string_view what, int why) const {
+    kvsieve::raise(kvsieve::errc::io, fmt::format("{}: {}: {}", path_.string(), what,
+                                                  std::generic_category().message(why)));
+  }
+  void unmap() noexcept {
+    if (data_ != nullptr) {
+      ::munmap(const_cast<std::byte*>(data_), size_); // munmap takes void*; nothing is written
+    }
+  }
+
+  std::filesystem::path path_;
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+/// One header entry.
+struct tensor_info {
+  std::string dtype;                ///< as written: "F32", "F16", "BF16", "I8", ...
+  std::vector<std::size_t> shape;   ///< row-major extents; [] is a scalar
+  std::span<const std::byte> bytes; ///< the data, inside the mapping
+};
+
+/// Bytes per element of the safetensors dtypes; 0 for a name this reader does not know (its size
+/// is then not checked; reading it as float fails).
+[[nodiscard]] inline auto dtype_size(std::string_view dtype) noexcept -> std::size_t {
+  if (dtype == "F64" || dtype == "I64" || dtype == "U64" || dtype == "C64") {
+    return 8;
+  }
+  if (dtype == "F32" || dtype == "I32" || dtype == "U32") {
+    return 4;
+  }
+  if (dtype == "F16" || dtype == "BF16" || dtype == "I16" || dtype == "U16") {
+    return 2;
+  }
+  if (dtype == "I8" || dtype == "U8" || dtype == "BOOL" || dtype == "F8_E4M3" ||
+      dtype == "F8_E5M2" || dtype == "F8_E8M0") {
+    return 1;
+  }
+  return 0;
+}
+
+/// "[a, b, c]", for messages.
+[[nodiscard]] inline auto format_shape(std::span<const std::size_t> shape) -> std::string {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
+
+/// A mapped safetensors file with a checked header. Move-only (it owns the mapping).
+class safetensors_file {
+public:
+  using tensor_map = std::map<std::string, tensor_info, std::less<>>;
+
+  /// Maps `path` and checks its header: the file holds the 8-byte length and the header, the
+  /// header is a JSON object of well-formed entries, every entry's offsets lie inside the data
+  /// buffer with begin <= end, and end - begin = product(shape) * dtype size for known dtypes.
+  /// Overlapping tensors are not detected. Throws errc::io naming the file (and the tensor).
+  explicit safetensors_file(std::filesystem::path path) : map_(std::move(path)) {
+    const auto all = map_.bytes();
+    expect(all.size() >= 8, [&] {
+      return fmt::format("{} bytes, shorter than the 8-byte header length", all.size());
+    });
+    std::uint64_t n = 0;
+    std::memcpy(&n, all.data(), sizeof n);
+    expect(n <= all.size() - 8, [&] {
+      return fmt::format("header length {} runs past the end of the file ({} bytes)", n,
+                         all.size());
+    });
+    const auto header = all.subspan(8, static_cast<std::size_t>(n));
+    const auto data = all.subspan(8 + static_cast<std::size_t>(n));
+    nlohmann::json j;
+    try {
+      const auto* text = reinterpret_cast<const char*>(header.data());
+      j = nlohmann::json::parse(text, text + header.size());
+    } catch (const nlohmann::json::exception& e) {
+      expect(false, [&] { return fmt::format("malformed JSON header: {}", e.what()); });
+    }
+    expect(j.is_object(), "the header is not a JSON object");
+    for (const auto& [name, entry] : j.items()) {
+      if (name != "__metadata__") {
+        tensors_.emplace(name, parse_entry(name, entry, data));
+      }
+    }
+  }
+
+  [[nodiscard]] auto path() const noexcept -> const std::filesystem::path& { return map_.path(); }
+  [[nodiscard]] auto tensors() const noexcept -> const tensor_map& { return tensors_; }
+
+  /// The entry named `name`, or nullptr.
+  [[nodiscard]] auto find(std::string_view name) const -> const tensor_info* {
+    const auto it = tensors_.find(name);
+    return it == tensors_.end() ? nullptr : &it->second;
+  }
+
+  /// The entry named `name`; throws errc::io when the file has none.
+  [[nodiscard]] auto tensor(std::string_view name) const -> const tensor_info& {
+    const auto* t = find(name);
+    expect(t != nullptr, [&] { return fmt::format("no tensor '{}'", name); });
+    return *t;
+  }
+
+  /// The F32 tensor `name` in place when its data is 4-byte aligned, else nullptr (read it with
+  /// read_floats). Valid while this object lives. Throws errc::io when the tensor is absent.
+  [[nodiscard]] auto f32_data(std::string_view name) const -> const float* {
+    const auto& t = tensor(name);
+    const bool aligned = reinterpret_cast<std::uintptr_t>(t.bytes.data()) % alignof(float) == 0;
+    // The mapping is never written, so a float view of its bytes is as good as a copy.
+    return t.dtype == "F32" && aligned ? reinterpret_cast<const float*>(t.bytes.data()) : nullptr;
+  }
+
+  /// Converts tensor `name` to float into `out` (product(shape) values, row-major).
+  /// Throws errc::io when the tensor is absent or its dtype is not F32, F16 or BF16, and
+  /// errc::shape_mismatch when out.size() differs from its element count.
+  void read_floats(std::string_view name, std::span<float> out) const {
+    const auto& t = tensor(name);
+    const std::size_t size = dtype_size(t.dtype);
+    expect(t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16", [&] {
+      return fmt::format("tensor '{}' has dtype {}; only F32, F16 and BF16 are supported", name,
+                         t.dtype);
+    });
+    kvsieve::expects(out.size() * size == t.bytes.size(), kvsieve::errc::shape_mismatch, [&] {
+      return fmt::format("{}: tensor '{}' of shape {} read into {} floats", path().string(), name,
+                         format_shape(t.shape), out.size());
+    });
+    const auto* src = t.bytes.data();
+    if (t.dtype == "F32") {
+      std::memcpy(out.data(), src, t.bytes.size());
+      return;
+    }
+    if (t.dtype == "F16") {
+      convert<kvsieve::half>(src, out);
+    } else {
+      convert<kvsieve::bfloat16>(src, out);
+    }
+  }
+
+  /// read_floats into a new vector.
+  [[nodiscard]] auto read_floats(std::string_view name) const -> std::vector<float> {
+    const auto& t = tensor(name);
+    std::size_t n = 1;
+    for (const auto e : t.shape) {
+      n *= e; // cannot overflow: the header check bounded product * size by the file size
+    }
+    std::vector<float> out(n);
+    read_floats(name, out);
+    return out;
+  }
+
+private:
+  template <class Message>
+  void expect(bool ok, Message&& message) const {
+    kvsieve::expects(ok, kvsieve::errc::io, [&] {
+      if constexpr (std::is_invocable_v<Message>) {
+        return fmt::format("{}: {}", path().string(), message());
+      } else {
+        return fmt::format("{}: {}", path().string(), message);
+      }
+    });
+  }
+
+  // 16-bit elements to float. They may sit at odd addresses: each is read through memcpy.
+  template <class Half>
+  static void convert(const std::byte* src, std::span<float> out) {
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      std::uint16_t bits = 0;
+      std::memcpy(&bits, src + 2 * i, 2);
+      out[i] = Half{bits}.to_float();
+    }
+  }
+
+  // Whether a JSON value is an integer >= 0 (safe to get<std::uint64_t>()).
+  [[nodiscard]] static auto is_count(const nlohmann::json& v) -> bool {
+    return v.is_number_unsigned() || (v.is_number_integer() && v.get<std::int64_t>() >= 0);
+  }
+
+  auto parse_entry(const std::string& name, const nlohmann::json& e,
+                   std::span<const std::byte> data) const -> tensor_info {
+    const auto bad = [&](std::string_view why) {
+      return [&, why] { return fmt::format("tensor '{}': {} in {}", name, why, e.dump()); };
+    };
+    expect(e.is_object(), bad("the entry is not an object"));
+    const auto dtype = e.find("dtype");
+    const auto shape = e.find("shape");
+    const auto offsets = e.find("data_offsets");
+    expect(dtype != e.end() && dtype->is_string(), bad("'dtype' is missing or not a string"));
+    expect(shape != e.end() && shape->is_array(), bad("'shape' is missing or not an array"));
+    expect(offsets != e.end() && offsets->is_array() && offsets->size() == 2 &&
+               is_count((*offsets)[0]) && is_count((*offsets)[1]),
+           bad("'data_offsets' is not a pair of non-negative integers"));
+
+    tensor_info t;
+    t.dtype = dtype->get<std::string>();
+    const std::size_t size = dtype_size(t.dtype);
+    std::size_t n_bytes = size; // product(shape) * size, saturated when it overflows
+    for (const auto& extent : *shape) {
+      expect(is_count(extent), bad("'shape' holds a value that is not a non-negative integer"));
+      const auto x = extent.get<std::uint64_t>();
+      t.shape.push_back(static_cast<std::size_t>(x));
+      n_bytes = x != 0 && n_bytes > std::numeric_limits<std::size_t>::max() / x
+                    ? std::numeric_limits<std::size_t>::max()
+                    : n_bytes * static_cast<std::size_t>(x);
+    }
+    const auto begin = (*offsets)[0].get<std::uint64_t>();
+    const auto end = (*offsets)[1].get<std::uint64_t>();
+    expect(begin <= end, [&] {
+      return fmt::format("tensor '{}': data_offsets [{}, {}] end before they begin", name, begin,
+                         end);
+    });
+    expect(end <= data.size(), [&] {
+      return fmt::format("tensor '{}': data_offsets [{}, {}] run past the end of the data "
+                         "({} bytes); the file is truncated or the header is wrong",
+                         name, begin, end, data.size());
+    });
+    t.bytes = data.subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(end - begin));
+    expect(size == 0 || n_bytes == t.bytes.size(), [&] {
+      const bool overflow = n_bytes == std::numeric_limits<std::size_t>::max();
+      return fmt::format("tensor '{}': {} bytes between data_offsets, but shape {} of {} needs {}",
+                         name, t.bytes.size(), format_shape(t.shape), t.dtype,
+                         overflow ? "more than size_t can count" : std::to_string(n_bytes));
+    });
+    return t;
+  }
+
+  mapped_file map_;
+  tensor_map tensors_;
+};
+
+} // namespace llama

@@ -1,0 +1,247 @@
+// SPDX-FileCopyrightText: 2026 kvsieve contributors
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// llama::model_weights: every weight of a LLaMA checkpoint as float, found by its Hugging Face
+/// name in a model directory (model.safetensors, or the shards listed by
+/// model.safetensors.index.json) and checked against the config's shapes.
+/// Matrices are row-major [out, in], as nn.Linear stores them: y = x W^T.
+/// F32 tensors are used in place inside the mapping when aligned; F16 / BF16 (and unaligned F32)
+/// are converted once into storage owned by model_weights. Unknown extra tensors are ignored.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <kvsieve/core/error.hpp>
+
+#include <llama/config.hpp>
+#include <llama/safetensors.hpp>
+
+namespace llama {
+
+/// A read-only row-major matrix view: data[r * cols + c].
+struct matrix {
+  const float* data = nullptr;
+  std::size_t rows = 0;
+  std::size_t cols = 0;
+};
+
+/// One decoder layer; vectors are `const float*` of the length in the comment.
+struct layer_weights {
+  const float* attn_norm = nullptr; // [hidden]                       input_layernorm
+  matrix wq;                        // [n_head * head_dim, hidden]    self_attn.q_proj
+  matrix wk;                        // [n_head_kv * head_dim, hidden] self_attn.k_proj
+  matrix wv;                        // [n_head_kv * head_dim, hidden] self_attn.v_proj
+  matrix wo;                        // [hidden, n_head * head_dim]    self_attn.o_proj
+  const float* mlp_norm = nullptr;  // [hidden]                       post_attention_layernorm
+  matrix w_gate;                    // [intermediate, hidden]         mlp.gate_proj
+  matrix w_up;                      // [intermediate, hidden]         mlp.up_proj
+  matrix w_down;                    // [hidden, intermediate]         mlp.down_proj
+};
+
+/// The safetensors files of a checkpoint directory, looked up by tensor name.
+class checkpoint {
+public:
+  /// Where a tensor lives; `file` is null when the checkpoint does not have it.
+  struct located {
+    std::shared_ptr<const safetensors_file> file;
+    const tensor_info* info = nullptr;
+  };
+
+  /// Opens model_dir/model.safetensors.index.json and every shard it names when the index
+  /// exists, else model_dir/model.safetensors. Throws errc::io naming the file at fault.
+  [[nodiscard]] static auto open(const std::filesystem::path& model_dir) -> checkpoint {
+    checkpoint c;
+    const auto index = model_dir / "model.safetensors.index.json";
+    const auto single = model_dir / "model.safetensors";
+    std::error_code ec; // an unreadable directory surfaces below as "cannot open"
+    if (std::filesystem::exists(index, ec)) {
+      c.source_ = index;
+      c.open_shards(index);
+    } else {
+      kvsieve::expects(std::filesystem::exists(single, ec), kvsieve::errc::io, [&] {
+        return fmt::format("{}: no model.safetensors or model.safetensors.index.json",
+                           model_dir.string());
+      });
+      c.source_ = single;
+      c.files_.push_back(std::make_shared<const safetensors_file>(single));
+    }
+    return c;
+  }
+
+  /// The file naming the checkpoint's tensors: the index, or the single file.
+  [[nodiscard]] auto source() const -> const std::filesystem::path& { return source_; }
+
+  /// Finds `name`. Throws errc::io when the index lists it but its shard lacks it.
+  [[nodiscard]] auto find(std::string_view name) const -> located {
+    if (weight_map_.empty()) {
+      return {files_.front(), files_.front()->find(name)};
+    }
+    const auto it = weight_map_.find(name);
+    if (it == weight_map_.end()) {
+      return {};
+    }
+    const auto& file = files_[it->second];
+    const auto* info = file->find(name);
+    kvsieve::expects(info != nullptr, kvsieve::errc::io, [&] {
+      return fmt::format("{}: no tensor '{}', which {} places in this file", file->path().string(),
+                         name, source_.string());
+    });
+    return {file, info};
+  }
+
+private:
+  void open_shards(const std::filesystem::path& index) {
+    const auto where = index.string();
+    std::ifstream in(index, std::ios::binary);
+    kvsieve::expects(in.is_open(), kvsieve::errc::io,
+                     [&] { return fmt::format("{}: cannot open", where); });
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+      kvsieve::raise(kvsieve::errc::io, fmt::format("{}: not valid JSON: {}", where, e.what()));
+    }
+    const auto map = j.is_object() ? j.find("weight_map") : j.end();
+    kvsieve::expects(map != j.end() && map->is_object() && !map->empty(), kvsieve::errc::io, [&] {
+      return fmt::format("{}: field 'weight_map' is missing, not an object "
+                         "or empty",
+                         where);
+    });
+    std::map<std::string, std::size_t, std::less<>> shard_index; // file name -> files_ slot
+    for (const auto& [name, shard] : map->items()) {
+      // A plain file name keeps every shard inside the model directory.
+      const bool plain =
+          shard.is_string() && !shard.get<std::string>().empty() &&
+          std::filesystem::path(shard.get<std::string>()).filename() == shard.get<std::string>();
+      kvsieve::expects(plain, kvsieve::errc::io, [&] {
+        return fmt::format("{}: weight_map['{}'] = {} is not a file name in the model directory",
+                           where, name, shard.dump());
+      });
+      const auto& file = shard.get_ref<const std::string&>();
+      auto [slot, added] = shard_index.try_emplace(file, files_.size());
+      if (added) {
+        files_.push_back(std::make_shared<const safetensors_file>(index.parent_path() / file));
+      }
+      weight_map_.emplace(name, slot->second);
+    }
+  }
+
+  std::filesystem::path source_;
+  std::vector<std::shared_ptr<const safetensors_file>> files_;
+  std::map<std::string, std::size_t, std::less<>> weight_map_; // tensor -> files_ slot; sharded
+};
+
+/// The weights of a LLaMA model. Move-only: the views point into storage it owns (converted
+/// tensors) or keeps alive (mappings of F32 tensors used in place).
+struct model_weights {
+  matrix embed;                      // [vocab, hidden]  model.embed_tokens
+  std::vector<layer_weights> layers; // n_layer
+  const float* norm = nullptr;       // [hidden]         model.norm
+  matrix lm_head;                    // [vocab, hidden]  lm_head, or embed when tied
+
+  model_weights() = default;
+  model_weights(model_weights&&) noexcept = default;
+  auto operator=(model_weights&&) noexcept -> model_weights& = default;
+  model_weights(const model_weights&) = delete; // a copy's views would point into this one
+  auto operator=(const model_weights&) -> model_weights& = delete;
+  ~model_weights() = default;
+
+  /// Loads every tensor the forward pass needs from `model_dir` (see checkpoint::open).
+  /// Throws kvsieve::error: errc::io for unreadable or malformed files, a missing tensor or an
+  /// unsupported dtype; errc::shape_mismatch for a tensor whose shape disagrees with `cfg`;
+  /// errc::invalid_argument for a config with non-positive sizes. Messages name the file and
+  /// the tensor, with the expected and actual shapes.
+  [[nodiscard]] static auto load(const std::filesystem::path& model_dir, const config& cfg)
+      -> model_weights {
+    using field = std::pair<std::string_view, std::int32_t>;
+    for (const auto& [name, v] :
+         {field{"hidden_size", cfg.hidden_size}, field{"intermediate_size", cfg.intermediate_size},
+          field{"n_layer", cfg.n_layer}, field{"n_head", cfg.n_head},
+          field{"n_head_kv", cfg.n_head_kv}, field{"head_dim", cfg.head_dim},
+          field{"vocab_size", cfg.vocab_size}}) {
+      kvsieve::expects(v > 0, kvsieve::errc::invalid_argument,
+                       [&] { return fmt::format("config.{} = {} must be positive", name, v); });
+    }
+    const auto size = [](std::int32_t v) { return static_cast<std::size_t>(v); };
+    const std::size_t hidden = size(cfg.hidden_size);
+    const std::size_t inter = size(cfg.intermediate_size);
+    const std::size_t vocab = size(cfg.vocab_size);
+    const std::size_t q_dim = size(cfg.n_head) * size(cfg.head_dim);
+    const std::size_t kv_dim = size(cfg.n_head_kv) * size(cfg.head_dim);
+
+    const auto ckpt = checkpoint::open(model_dir);
+    model_weights w;
+    w.embed = w.take_matrix(ckpt, "model.embed_tokens.weight", vocab, hidden);
+    for (std::int32_t l = 0; l < cfg.n_layer; ++l) {
+      const auto at = [&](std::string_view what) {
+        return fmt::format("model.layers.{}.{}.weight", l, what);
+      };
+      layer_weights lw;
+      lw.attn_norm = w.take_vector(ckpt, at("input_layernorm"), hidden);
+      lw.wq = w.take_matrix(ckpt, at("self_attn.q_proj"), q_dim, hidden);
+      lw.wk = w.take_matrix(ckpt, at("self_attn.k_proj"), kv_dim, hidden);
+      lw.wv = w.take_matrix(ckpt, at("self_attn.v_proj"), kv_dim, hidden);
+      lw.wo = w.take_matrix(ckpt, at("self_attn.o_proj"), hidden, q_dim);
+      lw.mlp_norm = w.take_vector(ckpt, at("post_attention_layernorm"), hidden);
+      lw.w_gate = w.take_matrix(ckpt, at("mlp.gate_proj"), inter, hidden);
+      lw.w_up = w.take_matrix(ckpt, at("mlp.up_proj"), inter, hidden);
+      lw.w_down = w.take_matrix(ckpt, at("mlp.down_proj"), hidden, inter);
+      w.layers.push_back(lw);
+    }
+    w.norm = w.take_vector(ckpt, "model.norm.weight", hidden);
+    // Tied, HF uses the embedding whether or not the file also stores lm_head.weight.
+    w.lm_head =
+        cfg.tie_word_embeddings ? w.embed : w.take_matrix(ckpt, "lm_head.weight", vocab, hidden);
+    return w;
+  }
+
+private:
+  auto take_matrix(const checkpoint& ckpt, std::string_view name, std::size_t rows,
+                   std::size_t cols) -> matrix {
+    return {take(ckpt, name, {rows, cols}), rows, cols};
+  }
+  auto take_vector(const checkpoint& ckpt, std::string_view name, std::size_t n) -> const float* {
+    return take(ckpt, name, {n});
+  }
+
+  // The tensor `name` as float, after checking its shape.
+  auto take(const checkpoint& ckpt, std::string_view name, std::vector<std::size_t> expected)
+      -> const float* {
+    const auto found = ckpt.find(name);
+    kvsieve::expects(found.info != nullptr, kvsieve::errc::io, [&] {
+      return fmt::format("{}: missing tensor '{}' (expected shape {})", ckpt.source().string(),
+                         name, format_shape(expected));
+    });
+    kvsieve::expects(found.info->shape == expected, kvsieve::errc::shape_mismatch, [&] {
+      return fmt::format("{}: tensor '{}' has shape {}, expected {}", found.file->path().string(),
+                         name, format_shape(found.info->shape), format_shape(expected));
+    });
+    if (const float* in_place = found.file->f32_data(name)) {
+      if (std::find(mapped_.begin(), mapped_.end(), found.file) == mapped_.end()) {
+        mapped_.push_back(found.file);
+      }
+      return in_place;
+    }
+    // Moving a std::vector keeps its buffer, so growing owned_ leaves earlier views valid.
+    auto& values = owned_.emplace_back(found.file->read_floats(name));
+    return values.data();
+  }
+
+  std::vector<std::vector<float>> owned_;                       // converted tensors
+  std::vector<std::shared_ptr<const safetensors_file>> mapped_; // files with in-place tensors
+};
+
+} // namespace llama
