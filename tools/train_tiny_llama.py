@@ -23,7 +23,7 @@ with synthetic key/value retrieval snippets (fraction --kv-frac).
 
 Usage:
     OMP_NUM_THREADS=1 /usr/bin/python3 tools/train_tiny_llama.py --quick --out /tmp/tl
-    OMP_NUM_THREADS=1 /usr/bin/python3 tools/train_tiny_llama.py --steps 700 --out models/tiny-llama
+    OMP_NUM_THREADS=1 /usr/bin/python3 tools/train_tiny_llama.py --steps 900 --out models/tiny-llama
     OMP_NUM_THREADS=1 /usr/bin/python3 tools/train_tiny_llama.py --analyze-only --out models/tiny-llama
     OMP_NUM_THREADS=1 PYTHONPATH=/tmp/hfenv /usr/bin/python3 tools/train_tiny_llama.py \
         --verify-hf --out models/tiny-llama
@@ -578,7 +578,7 @@ def verify_hf(out_dir, data_root, holdout_every):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=700)
+    ap.add_argument("--steps", type=int, default=900)
     ap.add_argument("--out", default="models/tiny-llama")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--quick", action="store_true", help="smoke test: few tiny steps, small eval")

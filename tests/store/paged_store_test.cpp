@@ -125,3 +125,20 @@ TEST_CASE("an exhausted pool throws and leaves the store unchanged and usable", 
   CHECK(s.size({0, 0, 0}) == 3);
   CHECK_THROWS_AS(s.append({0, 0, 0}, std::vector<float>{1.0F}, r, {}), kvsieve::error);
 }
+
+TEST_CASE("a capacity that is not a multiple of the chunk reserves exactly that many pages",
+          "[store][memory]") {
+  // 64-byte pages come in chunks of 2 MiB / 64 = 32768; a capacity of one more page needs a
+  // second chunk of exactly one page.
+  const std::size_t cap = 32768 + 1;
+  paged_store<float> s({.head_dim = 2, .page_size = 2, .max_pages = cap});
+  REQUIRE(s.page_bytes() == 64);
+  const std::vector<float> r{1.0F, 2.0F};
+  for (std::size_t i = 0; i < 2 * cap; ++i) {
+    s.append({}, r, r, {});
+  }
+  CHECK(s.pages_in_use() == cap);
+  CHECK(s.bytes_reserved() == cap * s.page_bytes());
+  CHECK_THROWS_AS(s.append({}, r, r, {}), kvsieve::error);
+  CHECK(s.meta({}, static_cast<std::int32_t>(2 * cap - 1)).position == 0); // last page readable
+}

@@ -88,7 +88,7 @@ public:
   [[nodiscard]] auto page_bytes() const noexcept -> std::size_t { return page_bytes_; }
   [[nodiscard]] auto pages_in_use() const noexcept -> std::size_t { return in_use_; }
   [[nodiscard]] auto bytes_reserved() const noexcept -> std::size_t {
-    return chunks_.size() * pages_per_chunk_ * page_bytes_;
+    return reserved_pages_ * page_bytes_;
   }
 
 private:
@@ -104,14 +104,17 @@ private:
     }
     std::unique_ptr<std::byte[], chunk_deleter> chunk;
     try {
-      chunk.reset(space_allocator<Space>::allocate(pages_per_chunk_ * page_bytes_));
+      // Only the last chunk can be short (capacity reached), so id / pages_per_chunk_ still
+      // finds every page's chunk.
+      chunk.reset(space_allocator<Space>::allocate(n * page_bytes_));
     } catch (const std::bad_alloc&) {
       raise(errc::out_of_memory,
             fmt::format("cannot allocate a chunk of {} bytes for the page pool",
-                        pages_per_chunk_ * page_bytes_));
+                        n * page_bytes_));
     }
     free_.reserve(free_.size() + n);
     chunks_.push_back(std::move(chunk));
+    reserved_pages_ += n;
     // Hand out low ids first so a fresh pool fills its chunks in order.
     for (std::size_t i = n; i-- > 0;) {
       free_.push_back(static_cast<std::int32_t>(have + i));
@@ -122,6 +125,7 @@ private:
   std::size_t max_pages_;
   std::size_t pages_per_chunk_;
   std::size_t in_use_ = 0;
+  std::size_t reserved_pages_ = 0;
   std::vector<std::unique_ptr<std::byte[], chunk_deleter>> chunks_;
   std::vector<std::int32_t> free_;
 };

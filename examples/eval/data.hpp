@@ -1,0 +1,156 @@
+// SPDX-FileCopyrightText: 2026 kvsieve contributors
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// Held-out evaluation data for kvsieve-eval (never seen in training):
+///  - code: the held-out split of tools/train_tiny_llama.py, the .py files of the data root
+///    (default /usr/lib/python3.11; dist-packages, site-packages, __pycache__ skipped) in sorted
+///    relative-path order with index % 50 == 0;
+///  - retrieval: synthetic key/value prompts in the training format ("k_1a2b = 'wxyz'" lines,
+///    filler, "print(k_1a2b)  # -> '") drawn with this file's own generator and seed, not
+///    Python's, so the keys, values and filler (held-out code) differ from training.
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <kvsieve/kvsieve.hpp>
+
+namespace eval {
+
+/// The held-out file list exactly as split_files(root, every) in tools/train_tiny_llama.py.
+inline auto held_out_files(const std::filesystem::path& root, int every = 50)
+    -> std::vector<std::string> {
+  namespace fs = std::filesystem;
+  std::vector<std::string> files;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(root, ec);
+  kvsieve::expects(!ec, kvsieve::errc::io,
+                   [&] { return "cannot list the data root " + root.string(); });
+  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const auto& e = *it;
+    const std::string name = e.path().filename().string();
+    if (e.is_directory() && !e.is_symlink()) {
+      if (name == "dist-packages" || name == "site-packages" || name == "__pycache__") {
+        it.disable_recursion_pending();
+      }
+      continue;
+    }
+    if (e.path().extension() == ".py") {
+      files.push_back(e.path().lexically_relative(root).string()); // as os.path.relpath
+    }
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<std::string> held;
+  for (std::size_t i = 0; i < files.size(); i += static_cast<std::size_t>(every)) {
+    held.push_back(files[i]);
+  }
+  return held;
+}
+
+inline auto read_file(const std::filesystem::path& p) -> std::string {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// `count` held-out code pieces of `bytes` bytes, each starting at a line start (from the
+/// largest held-out files first, at most `per_file` pieces per file, evenly spaced in it).
+inline auto code_pieces(const std::filesystem::path& root, std::size_t count, std::size_t bytes,
+                        std::size_t per_file = 2) -> std::vector<std::string> {
+  std::vector<std::pair<std::string, std::string>> texts;
+  for (const auto& rel : held_out_files(root)) {
+    std::string t = read_file(root / rel);
+    if (t.size() >= bytes + 64) {
+      texts.emplace_back(rel, std::move(t));
+    }
+  }
+  std::stable_sort(texts.begin(), texts.end(), [](const auto& a, const auto& b) {
+    return a.second.size() > b.second.size();
+  });
+  std::vector<std::string> out;
+  for (std::size_t round = 0; round < per_file && out.size() < count; ++round) {
+    for (const auto& [rel, t] : texts) {
+      if (out.size() >= count) {
+        break;
+      }
+      const std::size_t span = t.size() - bytes;
+      std::size_t start = span * (2 * round + 1) / (2 * per_file);
+      const auto nl = t.find('\n', start);
+      start = nl == std::string::npos || nl + 1 + bytes > t.size() ? 0 : nl + 1;
+      out.push_back(t.substr(start, bytes));
+    }
+  }
+  return out;
+}
+
+/// One retrieval prompt: a context (key lines and filler) and questions about its keys.
+struct retrieval_prompt {
+  std::string context;
+  struct question {
+    std::string ask;    ///< "print(k_xxxx)  # -> '"
+    std::string value;  ///< the 4-character value
+  };
+  std::vector<question> questions;
+};
+
+/// Prompts of about `context_bytes` bytes: ~45% key lines, the rest held-out code filler;
+/// `n_questions` distinct keys are asked after the context.
+inline auto retrieval_prompts(const std::filesystem::path& root, std::size_t count,
+                              std::size_t context_bytes, std::size_t n_questions,
+                              std::uint64_t seed) -> std::vector<retrieval_prompt> {
+  static constexpr std::string_view key_chars = "0123456789abcdef";
+  static constexpr std::string_view val_chars = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::mt19937_64 rng(seed);
+  auto pick = [&](std::string_view chars) {
+    return chars[std::uniform_int_distribution<std::size_t>(0, chars.size() - 1)(rng)];
+  };
+  const auto filler = code_pieces(root, count, context_bytes, 4);
+  std::vector<retrieval_prompt> out;
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::size_t n_keys = std::max<std::size_t>(n_questions, context_bytes * 45 / 100 / 17);
+    std::vector<std::pair<std::string, std::string>> keys;
+    std::set<std::string> seen;
+    while (keys.size() < n_keys) {
+      std::string k = "k_";
+      std::string v;
+      for (int c = 0; c < 4; ++c) {
+        k += pick(key_chars);
+        v += pick(val_chars);
+      }
+      if (seen.insert(k).second) {
+        keys.emplace_back(k, v);
+      }
+    }
+    retrieval_prompt p;
+    p.context = "# lookup table\n";
+    for (const auto& [k, v] : keys) {
+      p.context += k + " = '" + v + "'\n";
+    }
+    if (p.context.size() + 2 < context_bytes && !filler.empty()) {
+      std::string fill = filler[i % filler.size()].substr(0, context_bytes - p.context.size() - 2);
+      const auto nl = fill.rfind('\n');
+      fill = nl == std::string::npos ? std::string() : fill.substr(0, nl + 1);
+      p.context += "\n" + fill + "\n";
+    }
+    std::vector<std::size_t> order(keys.size());
+    for (std::size_t j = 0; j < order.size(); ++j) {
+      order[j] = j;
+    }
+    std::shuffle(order.begin(), order.end(), rng);
+    for (std::size_t q = 0; q < n_questions; ++q) {
+      const auto& [k, v] = keys[order[q]];
+      p.questions.push_back({"print(" + k + ")  # -> '", v});
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+} // namespace eval

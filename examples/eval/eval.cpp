@@ -1,0 +1,302 @@
+// SPDX-FileCopyrightText: 2026 kvsieve contributors
+// SPDX-License-Identifier: Apache-2.0
+// kvsieve-eval: FastGen against the full cache and fixed policies on held-out data, through the
+// reference decoder. Writes results.csv, retrieval.csv, heads.csv, profile.csv (columns in
+// docs/results.md). `--help` lists the options; `--quick` is the CTest smoke run.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include <kvsieve/kvsieve.hpp>
+
+#include <llama/config.hpp>
+#include <llama/model.hpp>
+#include <llama/tokenizer.hpp>
+#include <llama/weights.hpp>
+
+#include "configs.hpp"
+#include "data.hpp"
+#include "report.hpp"
+#include "runner.hpp"
+
+namespace {
+
+constexpr const char* usage = R"(usage: kvsieve-eval [options]
+  --model DIR              LLaMA directory (default: the bundled tiny model)
+  --data-root DIR          Python tree whose held-out split is used (default /usr/lib/python3.11)
+  --out DIR                output folder for the CSV files (default eval-results)
+  --quick                  a tiny slice: 2 snippets, 2 T values, 1 fixed policy (CTest)
+  --groups LIST            comma-separated subset of main,fixed,ablation (default all;
+                           the full cache always runs: it is the reference)
+  --snippets N             teacher-forced held-out snippets (default 4)
+  --prompt-tokens N        prompt tokens per snippet, BOS included (default 160)
+  --continuation-tokens N  scored tokens per snippet (default 352)
+  --gen-prompts N          greedy prompts, the first snippets' prompts (default 4)
+  --gen-tokens N           greedy tokens per prompt (default 128)
+  --retrieval-lengths LIST context bytes of the retrieval prompts (default 256,512,768)
+  --retrieval-prompts N    prompts per length (default 1)
+  --questions N            questions per retrieval prompt (default 8)
+  --profile-lengths LIST   generated tokens of the profiling-cost runs (default 128,256,512,990)
+  --fixed-ratios LIST      fixed-policy sweep: local r_l, frequent r_f, local+frequent
+                           r_l = r_f = r/2 (default 0.1,0.2,0.3,0.5,0.7,0.9)
+  --windows LIST           sinks+recent sweep: recent tokens, 4 sinks (default 28,60,124,252,380)
+  --seed S                 retrieval generator seed (default 20261123; training used 1234+)
+  --help                   this text
+)";
+
+struct options {
+  std::string model_dir = KVSIEVE_DEFAULT_MODEL_DIR;
+  std::string data_root = "/usr/lib/python3.11";
+  std::string out = "eval-results";
+  bool quick = false;
+  std::set<std::string> groups{"main", "fixed", "ablation"};
+  std::int32_t snippets = 4;
+  std::int32_t prompt_tokens = 160;
+  std::int32_t continuation_tokens = 352;
+  std::int32_t gen_prompts = 4;
+  std::int32_t gen_tokens = 128;
+  std::vector<std::int32_t> retrieval_lengths{256, 512, 768};
+  std::int32_t retrieval_prompts = 1;
+  std::int32_t questions = 8;
+  std::vector<std::int32_t> profile_lengths{128, 256, 512, 990};
+  std::vector<double> fixed_ratios;
+  std::vector<std::int32_t> windows;
+  std::uint64_t seed = 20261123;
+};
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::fprintf(stderr, "kvsieve-eval: %s\n\n%s", message.c_str(), usage);
+  std::exit(2);
+}
+
+auto parse_count(const std::string& flag, const std::string& text) -> std::int32_t {
+  char* end = nullptr;
+  const long v = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || v < 0 || v > 1000000) {
+    usage_error(fmt::format("{} expects a non-negative integer, got '{}'", flag, text));
+  }
+  return static_cast<std::int32_t>(v);
+}
+
+auto split(const std::string& text) -> std::vector<std::string> {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    out.push_back(item);
+  }
+  return out;
+}
+
+auto parse(int argc, char** argv) -> options {
+  options o;
+  bool sized = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(usage, stdout);
+      std::exit(0);
+    }
+    if (a == "--quick") {
+      o.quick = true;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      usage_error(a.rfind("--", 0) == 0 ? a + " needs a value" : "unknown argument '" + a + "'");
+    }
+    const std::string v = argv[++i];
+    auto counts = [&] {
+      std::vector<std::int32_t> out;
+      for (const auto& s : split(v)) {
+        out.push_back(parse_count(a, s));
+      }
+      return out;
+    };
+    if (a == "--model") {
+      o.model_dir = v;
+    } else if (a == "--data-root") {
+      o.data_root = v;
+    } else if (a == "--out") {
+      o.out = v;
+    } else if (a == "--groups") {
+      o.groups.clear();
+      for (const auto& g : split(v)) {
+        if (g != "main" && g != "fixed" && g != "ablation") {
+          usage_error("unknown group '" + g + "'");
+        }
+        o.groups.insert(g);
+      }
+    } else if (a == "--fixed-ratios") {
+      for (const auto& r : split(v)) {
+        char* end = nullptr;
+        const double x = std::strtod(r.c_str(), &end);
+        if (r.empty() || *end != '\0' || !(x > 0.0 && x <= 1.0)) {
+          usage_error("--fixed-ratios expects numbers in (0, 1], got '" + r + "'");
+        }
+        o.fixed_ratios.push_back(x);
+      }
+    } else if (a == "--windows") {
+      o.windows = counts();
+    } else if (a == "--seed") {
+      o.seed = static_cast<std::uint64_t>(parse_count(a, v));
+    } else {
+      sized = true;
+      if (a == "--snippets") {
+        o.snippets = parse_count(a, v);
+      } else if (a == "--prompt-tokens") {
+        o.prompt_tokens = parse_count(a, v);
+      } else if (a == "--continuation-tokens") {
+        o.continuation_tokens = parse_count(a, v);
+      } else if (a == "--gen-prompts") {
+        o.gen_prompts = parse_count(a, v);
+      } else if (a == "--gen-tokens") {
+        o.gen_tokens = parse_count(a, v);
+      } else if (a == "--retrieval-lengths") {
+        o.retrieval_lengths = counts();
+      } else if (a == "--retrieval-prompts") {
+        o.retrieval_prompts = parse_count(a, v);
+      } else if (a == "--questions") {
+        o.questions = parse_count(a, v);
+      } else if (a == "--profile-lengths") {
+        o.profile_lengths = counts();
+      } else {
+        usage_error("unknown option '" + a + "'");
+      }
+    }
+  }
+  if (o.quick && !sized) {
+    o.snippets = 2;
+    o.prompt_tokens = 128;
+    o.continuation_tokens = 128;
+    o.gen_prompts = 1;
+    o.gen_tokens = 32;
+    o.retrieval_lengths = {256};
+    o.questions = 2;
+    o.profile_lengths = {64};
+  }
+  if (o.prompt_tokens < 2 || o.continuation_tokens < 1) {
+    usage_error("--prompt-tokens must be >= 2 and --continuation-tokens >= 1");
+  }
+  if (o.gen_prompts > o.snippets) {
+    usage_error("--gen-prompts cannot exceed --snippets");
+  }
+  return o;
+}
+
+auto build_workload(const options& o, const llama::config& cfg, const llama::tokenizer& tok)
+    -> eval::workload {
+  eval::workload w;
+  const auto total = static_cast<std::size_t>(o.prompt_tokens + o.continuation_tokens);
+  kvsieve::expects(total <= static_cast<std::size_t>(cfg.max_position_embeddings),
+                   kvsieve::errc::invalid_argument, "prompt + continuation exceed the context");
+  // Byte pieces long enough for `total` tokens of any tokenizer (>= 1 byte per token).
+  const auto pieces =
+      eval::code_pieces(o.data_root, static_cast<std::size_t>(o.snippets), total * 4);
+  kvsieve::expects(pieces.size() == static_cast<std::size_t>(o.snippets), kvsieve::errc::io,
+                   "not enough held-out files for --snippets");
+  for (const auto& text : pieces) {
+    const auto ids = tok.encode(text, true);
+    kvsieve::expects(ids.size() >= total, kvsieve::errc::io, "held-out piece too short");
+    eval::workload::teacher_item item;
+    const auto p = static_cast<std::ptrdiff_t>(o.prompt_tokens);
+    item.prompt.assign(ids.begin(), ids.begin() + p);
+    item.continuation.assign(ids.begin() + p, ids.begin() + static_cast<std::ptrdiff_t>(total));
+    item.continuation_bytes = tok.decode(item.continuation).size();
+    w.teacher.push_back(std::move(item));
+  }
+  for (std::int32_t i = 0; i < o.gen_prompts; ++i) {
+    w.gen_prompts.push_back(w.teacher[static_cast<std::size_t>(i)].prompt);
+  }
+  w.gen_tokens = o.gen_tokens;
+  for (const auto len : o.retrieval_lengths) {
+    const auto prompts = eval::retrieval_prompts(
+        o.data_root, static_cast<std::size_t>(o.retrieval_prompts), static_cast<std::size_t>(len),
+        static_cast<std::size_t>(o.questions), o.seed + static_cast<std::uint64_t>(len));
+    for (const auto& p : prompts) {
+      eval::workload::retrieval_item item;
+      item.context_bytes = static_cast<std::size_t>(len);
+      item.context = tok.encode(p.context, true);
+      for (const auto& q : p.questions) {
+        eval::workload::question wq;
+        wq.ask = tok.encode(q.ask, false);
+        const auto with = tok.encode(q.ask + q.value, false);
+        const bool prefix =
+            with.size() > wq.ask.size() && std::equal(wq.ask.begin(), wq.ask.end(), with.begin());
+        wq.answer = prefix ? std::vector<std::int32_t>(with.begin() + static_cast<std::ptrdiff_t>(
+                                                                         wq.ask.size()),
+                                                       with.end())
+                           : tok.encode(q.value, false);
+        wq.tail = tok.encode("'\n", false);
+        item.questions.push_back(std::move(wq));
+      }
+      std::size_t length = item.context.size();
+      for (const auto& q : item.questions) {
+        length += q.ask.size() + q.answer.size() + q.tail.size();
+      }
+      kvsieve::expects(length <= static_cast<std::size_t>(cfg.max_position_embeddings),
+                       kvsieve::errc::invalid_argument,
+                       "a retrieval prompt with its questions exceeds the context");
+      w.retrieval.push_back(std::move(item));
+    }
+  }
+  w.profile_prompt = w.teacher.front().prompt;
+  w.profile_prompt.resize(std::min<std::size_t>(w.profile_prompt.size(), 32));
+  for (const auto len : o.profile_lengths) {
+    w.profile_lengths.push_back(std::min(
+        len, cfg.max_position_embeddings - static_cast<std::int32_t>(w.profile_prompt.size())));
+  }
+  return w;
+}
+
+} // namespace
+
+auto main(int argc, char** argv) -> int {
+  const options o = parse(argc, argv);
+  try {
+    const auto start = std::chrono::steady_clock::now();
+    const auto cfg = llama::config::load(o.model_dir);
+    const auto weights = llama::model_weights::load(o.model_dir, cfg);
+    const auto tok = llama::tokenizer::load(o.model_dir, cfg.vocab_size, cfg.bos_token_id,
+                                            cfg.eos_token_ids);
+    const auto classifier = tok.classifier();
+    const eval::environment env{cfg, weights, tok, classifier};
+    auto w = build_workload(o, cfg, tok);
+    const auto profile_lengths = w.profile_lengths;
+    std::filesystem::create_directories(o.out);
+    eval::report_writer out(o.out);
+
+    eval::result reference;
+    for (const auto& spec : eval::make_configs(o.quick, o.groups.count("ablation") > 0,
+                                                   o.fixed_ratios, o.windows)) {
+      if (spec.kind != eval::ladder_kind::full && o.groups.count(spec.group) == 0) {
+        continue;
+      }
+      w.profile_lengths = spec.profile ? profile_lengths : std::vector<std::int32_t>{};
+      const auto r = eval::run_config(spec, env, w);
+      if (spec.kind == eval::ladder_kind::full) {
+        reference = r;
+      }
+      out.add(spec, r, reference);
+      std::fprintf(stderr, "%-40s %s\n", spec.name().c_str(), out.last_summary().c_str());
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::fprintf(stderr, "kvsieve-eval: wrote %s/{results,retrieval,heads,profile}.csv in %.1f s\n",
+                 o.out.c_str(), seconds);
+  } catch (const kvsieve::error& e) {
+    std::fprintf(stderr, "kvsieve-eval: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kvsieve-eval: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
