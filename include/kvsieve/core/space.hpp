@@ -35,9 +35,4 @@ concept memory_space = std::same_as<typename S::memory_space, S> && requires {
 static_assert(memory_space<host_space>);
 static_assert(memory_space<cuda_space>);
 
-/// Copies between spaces; the host-to-host case is defined in store/paged_store.hpp, the CUDA
-/// cases in store/cuda/paged_store.cuh.
-template <memory_space Dst, memory_space Src>
-struct space_copy;
-
 } // namespace kvsieve
