@@ -281,6 +281,12 @@ TEST_CASE("the report counts policies and bytes consistently", "[cache][report]"
     CHECK(h.length == 74);
     CHECK(h.policy == fastgen_ladder::name(static_cast<std::size_t>(h.choice)));
     CHECK(h.recovered >= 0.8 - 1e-9);
+    REQUIRE(h.candidates.size() == fastgen_ladder::size);
+    CHECK(h.candidates[static_cast<std::size_t>(h.choice)] == Approx(h.recovered));
+    CHECK(h.candidates.back() == Approx(1.0)); // full keeps everything
+    for (std::size_t i = 0; i < static_cast<std::size_t>(h.choice); ++i) {
+      CHECK(h.candidates[i] < 0.8 + 1e-6); // the first candidate in ladder order that reaches T
+    }
     kept += static_cast<std::size_t>(h.kept);
   }
   CHECK(counted == 2);

@@ -212,7 +212,8 @@ public:
           const auto& hs = heads_[store_.index(id)];
           const std::int32_t kept = store_.size(id);
           r.heads.push_back({id, hs.choice, Ladder::name(hs.choice), kept, ls.length,
-                             hs.recovered});
+                             hs.recovered,
+                             std::vector<double>(hs.candidates.begin(), hs.candidates.end())});
           ++r.policy_counts[hs.choice].second;
           r.bytes_full += (len + page_size - 1) / page_size * store_.page_bytes();
           r.kv_bytes_full += len * store_.kv_bytes_per_token();
@@ -240,6 +241,7 @@ private:
   struct head_entry {
     std::uint8_t choice = 0;
     float recovered = 1.0F;
+    std::array<float, Ladder::size> candidates{}; ///< recovered mass of every candidate
     std::int32_t window_begin = 0; ///< first position of the recent window
     std::int32_t budget_count = 0; ///< resident tokens kept by the budget
     std::deque<std::int32_t> recent; ///< slots of positions [window_begin, length), in order
@@ -325,6 +327,9 @@ private:
     hs = head_entry{};
     hs.choice = static_cast<std::uint8_t>(choice);
     hs.recovered = static_cast<float>(candidates_.recovered[choice]);
+    for (std::size_t i = 0; i < Ladder::size; ++i) {
+      hs.candidates[i] = static_cast<float>(candidates_.recovered[i]);
+    }
     const auto n = static_cast<std::int32_t>(classes.size());
     ladder_.visit(choice, [&](const auto& pol) {
       select_kept(pol, classes, std::span<const double>(scores_), opt_.n_sinks,

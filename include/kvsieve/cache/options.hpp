@@ -46,6 +46,9 @@ struct head_report {
   std::int32_t kept = 0;       ///< resident tokens
   std::int32_t length = 0;     ///< tokens seen (prompt + generated)
   double recovered = 1.0;      ///< recovered prompt attention of the chosen candidate
+  /// Recovered prompt attention of every ladder candidate, in ladder order (what the profiler
+  /// compared; the stability study re-measures it on generated rows).
+  std::vector<double> candidates;
 };
 
 /// Memory and choices of every prefilled (sequence, layer).
