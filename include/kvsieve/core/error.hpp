@@ -21,6 +21,7 @@ enum class errc {
   bad_state,        ///< an operation in the wrong order (decode before prefill, ...)
   out_of_memory,    ///< the page pool is exhausted; the store is left unchanged
   io,               ///< a file could not be read or parsed
+  device,           ///< the CUDA runtime reported an error other than out-of-memory
 };
 
 [[nodiscard]] constexpr auto to_string(errc code) noexcept -> std::string_view {
@@ -37,6 +38,8 @@ enum class errc {
     return "out of memory";
   case errc::io:
     return "i/o error";
+  case errc::device:
+    return "device error";
   }
   return "unknown";
 }
