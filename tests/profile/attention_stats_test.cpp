@@ -181,3 +181,29 @@ TEST_CASE("recovery over the last k rows only uses those rows", "[profile][recov
   CHECK(rel(stats[0].recovered(reasons, 24), reference::recovered_mass(a, 80, kept, 24, first)));
   CHECK(rel(stats[0].recovered(reasons, 0), reference::recovered_mass(a, 80, kept, 0, first)));
 }
+
+TEST_CASE("assign() of streamed sums reproduces the streamed statistics", "[profile][assign]") {
+  const auto p = make_prompt(50, 2, 1, 8, 9);
+  const std::vector<std::int32_t> windows{3, 11};
+  const auto stats = stream_stats(p, 0, 20, windows);
+  const auto& s = stats[1];
+  std::vector<float> score(s.score().begin(), s.score().end());
+  std::vector<float> colsum(s.colsum().begin(), s.colsum().end());
+  std::vector<float> near;
+  for (const auto w : windows) {
+    near.insert(near.end(), s.near(w).begin(), s.near(w).end());
+  }
+  head_stats copy;
+  copy.assign(20, windows, score, colsum, near);
+  CHECK(copy.length() == 50);
+  CHECK(copy.rows() == 30);
+  std::vector<keep_reason> reasons(50, keep_reason::evicted);
+  reasons[0] = keep_reason::rule;
+  reasons[7] = keep_reason::budget;
+  for (const auto w : {0, 3, 11}) {
+    CHECK(rel(copy.recovered(reasons, w), s.recovered(reasons, w)));
+  }
+  CHECK(copy.near(11)[40] == Approx(s.near(11)[40]).epsilon(1e-6));
+  CHECK_THROWS_AS(copy.assign(0, windows, score, colsum, std::span<const float>(near).first(10)),
+                  kvsieve::error);
+}

@@ -32,6 +32,7 @@
 #include <kvsieve/policy/select.hpp>
 #include <kvsieve/profile/candidates.hpp>
 #include <kvsieve/profile/concepts.hpp>
+#include <kvsieve/profile/plan.hpp>
 #include <kvsieve/store/concepts.hpp>
 #include <kvsieve/store/paged_store.hpp>
 
@@ -315,37 +316,26 @@ private:
   // FastGen Algorithm 1 for one KV head: measure (Eq. 1), choose (Eq. 2), compress.
   void profile_and_compress(head_id id, std::span<const token_class> classes,
                             tensor_view<const float, 3> k, tensor_view<const float, 3> v) {
-    const std::span<const head_stats> group(stats_);
-    combine_scores(group, opt_.group, scores_);
-    measure_candidates(ladder_, group, opt_.group, classes, scores_, opt_.n_sinks, reasons_,
-                       ints_, candidates_);
-    const std::size_t choice = profiler_(candidates_);
-    expects(choice < Ladder::size, errc::out_of_range, [&] {
-      return fmt::format("profiler chose candidate {} of a ladder of {}", choice, Ladder::size);
-    });
+    const auto& plan = planner_.plan(ladder_, profiler_, std::span<const head_stats>(stats_),
+                                     opt_.group, classes, opt_.n_sinks);
     auto& hs = heads_[store_.index(id)];
     hs = head_entry{};
-    hs.choice = static_cast<std::uint8_t>(choice);
-    hs.recovered = static_cast<float>(candidates_.recovered[choice]);
+    hs.choice = static_cast<std::uint8_t>(plan.choice);
+    hs.recovered = static_cast<float>(plan.recovered[plan.choice]);
     for (std::size_t i = 0; i < Ladder::size; ++i) {
-      hs.candidates[i] = static_cast<float>(candidates_.recovered[i]);
+      hs.candidates[i] = static_cast<float>(plan.recovered[i]);
     }
+    hs.window_begin = plan.window_begin;
     const auto n = static_cast<std::int32_t>(classes.size());
-    ladder_.visit(choice, [&](const auto& pol) {
-      select_kept(pol, classes, std::span<const double>(scores_), opt_.n_sinks,
-                  std::span(reasons_), ints_);
-      const std::int32_t w = std::clamp(window_of(pol, step_context{n, n}), 0, n);
-      hs.window_begin = n - w;
-    });
     for (std::int32_t j = 0; j < n; ++j) {
-      const auto r = reasons_[static_cast<std::size_t>(j)];
+      const auto r = plan.reasons[static_cast<std::size_t>(j)];
       if (r == keep_reason::evicted) {
         continue;
       }
       const auto row = static_cast<std::size_t>(j);
       const std::int32_t slot = store_.append(
           id, {k.row(row, id.head), k.extent(2)}, {v.row(row, id.head), v.extent(2)},
-          {j, static_cast<float>(scores_[row]), classes[row], r});
+          {j, static_cast<float>(plan.scores[row]), classes[row], r});
       if (j >= hs.window_begin) {
         hs.recent.push_back(slot);
       }
@@ -544,14 +534,11 @@ private:
   std::vector<head_entry> heads_;
   std::vector<head_stats> stats_;
   // Scratch, reused so that steady-state decode allocates nothing.
-  std::vector<double> scores_;
-  std::vector<keep_reason> reasons_;
-  std::vector<std::int32_t> ints_;
+  head_planner planner_;
   std::vector<float> row_;
   std::vector<float> probs_;
   std::vector<ranked> joiners_;
   decode_scratch decode_scratch_;
-  candidate_scores candidates_;
   double prefill_seconds_ = 0.0;
   double profile_seconds_ = 0.0;
 };

@@ -58,6 +58,24 @@ public:
     }
   }
 
+  /// Loads sums computed elsewhere (the CUDA prefill kernel) instead of accumulating rows:
+  /// score and colsum hold L values, near holds windows.size() blocks of L in window order.
+  /// Throws errc::shape_mismatch when the spans disagree with L = score.size().
+  void assign(std::int32_t first_row, std::span<const std::int32_t> windows,
+              std::span<const float> score, std::span<const float> colsum,
+              std::span<const float> near) {
+    const auto n = score.size();
+    expects(colsum.size() == n && near.size() == windows.size() * n, errc::shape_mismatch,
+            "head_stats::assign: score, colsum and near disagree on the prompt length");
+    reset(static_cast<std::int32_t>(n), first_row, windows);
+    std::copy(score.begin(), score.end(), score_.begin());
+    std::copy(colsum.begin(), colsum.end(), colsum_.begin());
+    for (std::size_t w = 0; w < windows.size(); ++w) {
+      const auto block = near.subspan(w * n, n);
+      std::copy(block.begin(), block.end(), near_[w].begin());
+    }
+  }
+
   [[nodiscard]] auto length() const noexcept -> std::int32_t { return length_; }
   [[nodiscard]] auto rows() const noexcept -> std::int32_t { return length_ - first_row_; }
   [[nodiscard]] auto score() const noexcept -> std::span<const double> { return score_; }
