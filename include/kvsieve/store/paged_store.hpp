@@ -177,6 +177,15 @@ public:
     return 2 * dim() * sizeof(T);
   }
 
+  /// Bytes of one page of geometry g (the device store shares the layout).
+  [[nodiscard]] static auto page_bytes_for(const store_geometry& g) -> std::size_t {
+    const auto ps = static_cast<std::size_t>(g.page_size);
+    const std::size_t raw = ps * (2 * static_cast<std::size_t>(g.head_dim) * sizeof(T) +
+                                  sizeof(std::int32_t) + sizeof(float) + 2);
+    constexpr std::size_t align = 64;
+    return (raw + align - 1) / align * align;
+  }
+
 private:
   struct head_entry {
     std::vector<std::int32_t> pages;
@@ -198,14 +207,6 @@ private:
     positive(g.head_dim, "head_dim");
     positive(g.page_size, "page_size");
     return g;
-  }
-
-  static auto page_bytes_for(const store_geometry& g) -> std::size_t {
-    const auto ps = static_cast<std::size_t>(g.page_size);
-    const std::size_t raw = ps * (2 * static_cast<std::size_t>(g.head_dim) * sizeof(T) +
-                                  sizeof(std::int32_t) + sizeof(float) + 2);
-    constexpr std::size_t align = 64;
-    return (raw + align - 1) / align * align;
   }
 
   static void check_index(std::int32_t i, std::int32_t n, const char* what) {

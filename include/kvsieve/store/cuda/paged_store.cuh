@@ -1,0 +1,534 @@
+// SPDX-FileCopyrightText: 2026 kvsieve contributors
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// paged_store<T, cuda_space>: the host store's bookkeeping with the pages in device memory.
+/// Same page layout (keys | values | positions | scores | classes | reasons, 64-byte padded),
+/// same dense slots and swap-with-last erase, so bytes_resident() means the same thing on both.
+/// Differences, all for the GPU's sake:
+///  - the pool is allocated once (geometry.max_pages > 0 pages): no allocation on the decode path;
+///  - the page table, sizes and the free list live on the device, so kernels append, evict and
+///    reclaim pages without a host round trip (no sync per decode step; CUDA graphs stay
+///    possible). A kernel pass either only pops pages or only pushes them, never both, which is
+///    what keeps the lock-free free list (an array and a top counter) correct;
+///  - the kv_store operations (append, erase, size, meta) work from the host but synchronise:
+///    they are for setup and tests. The cache's kernels use store_view directly.
+/// Device out-of-memory (pool exhausted, or cudaMalloc failing at construction) throws
+/// kvsieve::error errc::out_of_memory and leaves the store unchanged and usable.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <numeric>
+#include <span>
+#include <vector>
+
+#include <cuda_runtime.h>
+#include <fmt/format.h>
+
+#include <kvsieve/core/cuda/numeric.cuh>
+#include <kvsieve/core/cuda/runtime.cuh>
+#include <kvsieve/core/error.hpp>
+#include <kvsieve/core/numeric.hpp>
+#include <kvsieve/core/space.hpp>
+#include <kvsieve/policy/select.hpp>
+#include <kvsieve/store/concepts.hpp>
+#include <kvsieve/store/paged_store.hpp>
+
+namespace kvsieve {
+namespace cuda {
+
+/// What kernels see of a device store: pointers and sizes, passed to kernels by value.
+/// A head is a flat index (seq * n_layer + layer) * n_head_kv + head, as paged_store::index.
+template <class T>
+struct store_view {
+  std::byte* pool = nullptr;
+  std::size_t page_bytes = 0;
+  std::int32_t page_size = 0;
+  std::int32_t head_dim = 0;
+  std::int32_t* table = nullptr; ///< [n_heads][table_stride] page ids
+  std::int32_t table_stride = 0; ///< most pages one head may hold
+  std::int32_t* sizes = nullptr; ///< [n_heads] resident tokens
+  std::int32_t* free_list = nullptr; ///< [max_pages]; entries [0, *free_top) are free pages
+  std::int32_t* free_top = nullptr;
+  std::int32_t max_pages = 0;
+
+  __device__ auto page(std::int32_t head, std::int32_t p) const -> std::byte* {
+    const auto id = table[static_cast<std::size_t>(head) * table_stride + p];
+    return pool + static_cast<std::size_t>(id) * page_bytes;
+  }
+  __device__ auto kv_bytes() const -> std::size_t {
+    return static_cast<std::size_t>(page_size) * head_dim * sizeof(T);
+  }
+  __device__ auto key(std::int32_t head, std::int32_t slot) const -> T* {
+    return reinterpret_cast<T*>(page(head, slot / page_size)) +
+           static_cast<std::size_t>(slot % page_size) * head_dim;
+  }
+  __device__ auto value(std::int32_t head, std::int32_t slot) const -> T* {
+    return reinterpret_cast<T*>(page(head, slot / page_size) + kv_bytes()) +
+           static_cast<std::size_t>(slot % page_size) * head_dim;
+  }
+  __device__ auto position(std::int32_t head, std::int32_t slot) const -> std::int32_t* {
+    return reinterpret_cast<std::int32_t*>(page(head, slot / page_size) + 2 * kv_bytes()) +
+           slot % page_size;
+  }
+  __device__ auto score(std::int32_t head, std::int32_t slot) const -> float* {
+    return reinterpret_cast<float*>(page(head, slot / page_size) + 2 * kv_bytes() +
+                                    4 * static_cast<std::size_t>(page_size)) +
+           slot % page_size;
+  }
+  __device__ auto cls(std::int32_t head, std::int32_t slot) const -> token_class* {
+    return reinterpret_cast<token_class*>(page(head, slot / page_size) + 2 * kv_bytes() +
+                                          8 * static_cast<std::size_t>(page_size)) +
+           slot % page_size;
+  }
+  __device__ auto reason(std::int32_t head, std::int32_t slot) const -> keep_reason* {
+    return reinterpret_cast<keep_reason*>(page(head, slot / page_size) + 2 * kv_bytes() +
+                                          9 * static_cast<std::size_t>(page_size)) +
+           slot % page_size;
+  }
+
+  /// Copies token `from` over token `to` of the same head (K, V and metadata); threads
+  /// [lane, lanes) of the caller share the rows. The caller orders it against other accesses.
+  __device__ void move_token(std::int32_t head, std::int32_t from, std::int32_t to,
+                             std::int32_t lane, std::int32_t lanes) const {
+    constexpr int ve = vec_elems<T>;
+    const T* ks = key(head, from);
+    const T* vs = value(head, from);
+    T* kd = key(head, to);
+    T* vd = value(head, to);
+    for (std::int32_t c = lane * ve; c < head_dim; c += lanes * ve) {
+      *reinterpret_cast<uint4*>(kd + c) = *reinterpret_cast<const uint4*>(ks + c);
+      *reinterpret_cast<uint4*>(vd + c) = *reinterpret_cast<const uint4*>(vs + c);
+    }
+    if (lane == 0) {
+      *position(head, to) = *position(head, from);
+      *score(head, to) = *score(head, from);
+      *cls(head, to) = *cls(head, from);
+      *reason(head, to) = *reason(head, from);
+    }
+  }
+
+  /// Pages needed to hold n tokens.
+  __host__ __device__ auto pages_for(std::int32_t n) const -> std::int32_t {
+    return (n + page_size - 1) / page_size;
+  }
+};
+
+namespace detail {
+
+// Status words in mapped host memory (see paged_store::status).
+enum status_bit : int { status_oom = 1, status_overflow = 2 };
+
+// kv_store::append from the host: one token, pages popped only.
+template <class T>
+__global__ void append_one(store_view<T> s, std::int32_t head, const float* key,
+                           const float* value, token_meta meta, int* status) {
+  const std::int32_t n = s.sizes[head];
+  if (n % s.page_size == 0) {
+    if (*s.free_top == 0 || s.pages_for(n + 1) > s.table_stride) {
+      if (threadIdx.x == 0) {
+        *status |= *s.free_top == 0 ? status_oom : status_overflow;
+      }
+      return;
+    }
+  }
+  __syncthreads(); // every thread has read free_top before thread 0 pops
+  if (threadIdx.x == 0 && n % s.page_size == 0) {
+    const std::int32_t top = --*s.free_top;
+    s.table[static_cast<std::size_t>(head) * s.table_stride + n / s.page_size] = s.free_list[top];
+  }
+  __syncthreads();
+  T* kd = s.key(head, n);
+  T* vd = s.value(head, n);
+  for (std::int32_t c = static_cast<std::int32_t>(threadIdx.x); c < s.head_dim;
+       c += static_cast<std::int32_t>(blockDim.x)) {
+    kd[c] = from_float<T>(key[c]);
+    vd[c] = from_float<T>(value[c]);
+  }
+  if (threadIdx.x == 0) {
+    *s.position(head, n) = meta.position;
+    *s.score(head, n) = meta.score;
+    *s.cls(head, n) = meta.cls;
+    *s.reason(head, n) = meta.reason;
+    s.sizes[head] = n + 1;
+  }
+}
+
+// kv_store::erase from the host: swap-with-last, the emptied page pushed (pages pushed only).
+template <class T>
+__global__ void erase_one(store_view<T> s, std::int32_t head, std::int32_t slot) {
+  const std::int32_t last = s.sizes[head] - 1;
+  if (slot != last) {
+    s.move_token(head, last, slot, static_cast<std::int32_t>(threadIdx.x),
+                 static_cast<std::int32_t>(blockDim.x));
+  }
+  if (threadIdx.x == 0) {
+    if (last % s.page_size == 0) {
+      s.free_list[(*s.free_top)++] =
+          s.table[static_cast<std::size_t>(head) * s.table_stride + last / s.page_size];
+    }
+    s.sizes[head] = last;
+  }
+}
+
+// Frees every page of heads [first, first + count): one block per head, pages pushed only.
+template <class T>
+__global__ void clear_heads(store_view<T> s, std::int32_t first) {
+  const std::int32_t head = first + static_cast<std::int32_t>(blockIdx.x);
+  const std::int32_t pages = s.pages_for(s.sizes[head]);
+  __shared__ std::int32_t base;
+  if (threadIdx.x == 0) {
+    base = atomicAdd(s.free_top, pages);
+  }
+  __syncthreads();
+  for (std::int32_t p = static_cast<std::int32_t>(threadIdx.x); p < pages;
+       p += static_cast<std::int32_t>(blockDim.x)) {
+    s.free_list[base + p] = s.table[static_cast<std::size_t>(head) * s.table_stride + p];
+  }
+  if (threadIdx.x == 0) {
+    s.sizes[head] = 0;
+  }
+}
+
+// Prefill compaction, step 1: one block hands every head its pages (the host has checked that
+// the free list holds them all). offsets: [count + 1] exclusive prefix of kept tokens.
+template <class T>
+__global__ void take_pages(store_view<T> s, std::int32_t first, std::int32_t count,
+                           const std::int32_t* offsets) {
+  __shared__ std::int32_t taken;
+  if (threadIdx.x == 0) {
+    taken = 0;
+  }
+  __syncthreads();
+  const std::int32_t top = *s.free_top;
+  for (std::int32_t h = static_cast<std::int32_t>(threadIdx.x); h < count;
+       h += static_cast<std::int32_t>(blockDim.x)) {
+    const std::int32_t n = offsets[h + 1] - offsets[h];
+    const std::int32_t pages = s.pages_for(n);
+    const std::int32_t base = atomicAdd(&taken, pages);
+    for (std::int32_t p = 0; p < pages; ++p) {
+      s.table[static_cast<std::size_t>(first + h) * s.table_stride + p] =
+          s.free_list[top - 1 - base - p];
+    }
+    s.sizes[first + h] = n;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    *s.free_top = top - taken;
+  }
+}
+
+// Prefill compaction, step 2: one warp per kept token gathers its K and V rows from the prompt
+// ([L, n_head_kv, D] of In), converts them to T and writes them into the head's slot.
+template <class T, class In>
+__global__ void gather_kept(store_view<T> s, std::int32_t first, std::int32_t count,
+                            const std::int32_t* offsets, const std::int32_t* rows,
+                            const keep_reason* reasons, const float* scores,
+                            const token_class* classes, const In* k, const In* v,
+                            std::int32_t n_head_kv) {
+  constexpr int ve = vec_elems<T>;
+  const std::int32_t lane = static_cast<std::int32_t>(threadIdx.x % 32U);
+  const std::int64_t warp =
+      (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const std::int32_t total = offsets[count];
+  if (warp >= total) {
+    return;
+  }
+  const auto t = static_cast<std::int32_t>(warp);
+  // The head owning token t: offsets is short (one layer's heads), a linear search is cheapest.
+  std::int32_t h = 0;
+  while (offsets[h + 1] <= t) {
+    ++h;
+  }
+  const std::int32_t slot = t - offsets[h];
+  const std::int32_t head = first + h;
+  const std::int32_t row = rows[t];
+  const std::size_t src =
+      (static_cast<std::size_t>(row) * n_head_kv + static_cast<std::size_t>(h)) * s.head_dim;
+  T* kd = s.key(head, slot);
+  T* vd = s.value(head, slot);
+  for (std::int32_t c = lane * ve; c < s.head_dim; c += 32 * ve) {
+    float kf[ve];
+    float vf[ve];
+#pragma unroll
+    for (int e = 0; e < ve; ++e) {
+      kf[e] = to_float(k[src + c + e]);
+      vf[e] = to_float(v[src + c + e]);
+    }
+    store_vec<T>(kd + c, kf);
+    store_vec<T>(vd + c, vf);
+  }
+  if (lane == 0) {
+    *s.position(head, slot) = row;
+    *s.score(head, slot) = scores[t];
+    *s.cls(head, slot) = classes[row];
+    *s.reason(head, slot) = reasons[t];
+  }
+}
+
+} // namespace detail
+
+/// One token copied back to the host (tests, reports).
+struct host_token {
+  token_meta meta;
+  std::vector<float> key;
+  std::vector<float> value;
+};
+
+} // namespace cuda
+
+template <storage_element T>
+class paged_store<T, cuda_space> {
+public:
+  using value_type = T;
+  using memory_space = cuda_space;
+
+  /// geometry.max_pages (> 0) pages are allocated at once; a head holds at most
+  /// ceil(max_context / page_size) pages (max_context 0: max_pages). head_dim * sizeof(T) must be
+  /// a multiple of 16 (vector loads). Throws errc::invalid_argument for a bad geometry and
+  /// errc::out_of_memory when the device cannot hold the pool.
+  explicit paged_store(const store_geometry& g, std::int32_t max_context = 0)
+      : geometry_(checked(g, max_context)),
+        page_bytes_(paged_store<T, host_space>::page_bytes_for(g)),
+        stride_(max_context > 0
+                    ? std::min<std::int32_t>((max_context + g.page_size - 1) / g.page_size,
+                                             static_cast<std::int32_t>(g.max_pages))
+                    : static_cast<std::int32_t>(g.max_pages)),
+        n_heads_(static_cast<std::size_t>(g.n_seq) * static_cast<std::size_t>(g.n_layer) *
+                 static_cast<std::size_t>(g.n_head_kv)),
+        pool_(page_bytes_ * g.max_pages), table_(n_heads_ * static_cast<std::size_t>(stride_)),
+        sizes_(n_heads_), free_list_(g.max_pages), free_top_(1), status_(1) {
+    sizes_.fill_zero();
+    std::vector<std::int32_t> ids(g.max_pages);
+    // Popped from the top: page 0 first, so a fresh store fills memory in order.
+    std::iota(ids.rbegin(), ids.rend(), 0);
+    free_list_.upload(ids);
+    const std::int32_t top = static_cast<std::int32_t>(g.max_pages);
+    free_top_.upload(std::span<const std::int32_t>(&top, 1));
+    cuda::check(cudaDeviceSynchronize(), "paged_store<cuda> construction");
+  }
+
+  [[nodiscard]] auto geometry() const noexcept -> const store_geometry& { return geometry_; }
+  [[nodiscard]] auto view() const noexcept -> cuda::store_view<T> {
+    return {pool_.data(),  page_bytes_,       geometry_.page_size, geometry_.head_dim,
+            table_.data(), stride_,           sizes_.data(),       free_list_.data(),
+            free_top_.data(), static_cast<std::int32_t>(geometry_.max_pages)};
+  }
+  /// Flat head index, as on the host. Throws errc::out_of_range.
+  [[nodiscard]] auto index(head_id h) const -> std::size_t {
+    check_index(h.seq, geometry_.n_seq, "sequence");
+    check_index(h.layer, geometry_.n_layer, "layer");
+    check_index(h.head, geometry_.n_head_kv, "KV head");
+    return (static_cast<std::size_t>(h.seq) * static_cast<std::size_t>(geometry_.n_layer) +
+            static_cast<std::size_t>(h.layer)) *
+               static_cast<std::size_t>(geometry_.n_head_kv) +
+           static_cast<std::size_t>(h.head);
+  }
+  [[nodiscard]] auto n_heads() const noexcept -> std::size_t { return n_heads_; }
+  [[nodiscard]] auto max_pages_per_head() const noexcept -> std::int32_t { return stride_; }
+  [[nodiscard]] auto page_bytes() const noexcept -> std::size_t { return page_bytes_; }
+  [[nodiscard]] auto kv_bytes_per_token() const noexcept -> std::size_t {
+    return 2 * static_cast<std::size_t>(geometry_.head_dim) * sizeof(T);
+  }
+
+  /// Resident tokens of a head (synchronises).
+  [[nodiscard]] auto size(head_id h) const -> std::int32_t {
+    std::int32_t n = 0;
+    sizes_.download(std::span<std::int32_t>(&n, 1), index(h));
+    return n;
+  }
+  /// Every head's size in index order (synchronises).
+  [[nodiscard]] auto sizes() const -> std::vector<std::int32_t> {
+    std::vector<std::int32_t> out(n_heads_);
+    sizes_.download(out);
+    return out;
+  }
+  /// Pages handed out (synchronises).
+  [[nodiscard]] auto pages_in_use() const -> std::size_t {
+    return geometry_.max_pages - static_cast<std::size_t>(free_pages());
+  }
+  [[nodiscard]] auto free_pages() const -> std::int32_t {
+    std::int32_t top = 0;
+    free_top_.download(std::span<std::int32_t>(&top, 1));
+    return top;
+  }
+  /// Bytes of the pages in use, metadata included: the host store's measure (synchronises).
+  [[nodiscard]] auto bytes_resident() const -> std::size_t { return pages_in_use() * page_bytes_; }
+
+  /// kv_store::append (synchronises; setup and tests). Throws errc::out_of_memory when no page
+  /// is free, errc::out_of_range past max_context, errc::shape_mismatch for bad rows.
+  auto append(head_id h, std::span<const float> key, std::span<const float> value,
+              token_meta meta) -> std::int32_t {
+    const auto i = index(h);
+    const auto d = static_cast<std::size_t>(geometry_.head_dim);
+    expects(key.size() == d && value.size() == d, errc::shape_mismatch, [&] {
+      return fmt::format("append: key/value rows have {}/{} values for head_dim {}", key.size(),
+                         value.size(), d);
+    });
+    staging_.reserve_discard(2 * d);
+    staging_.upload(key);
+    staging_.upload(value, d);
+    status_.host()[0] = 0;
+    cuda::detail::append_one<T><<<1, 128>>>(view(), static_cast<std::int32_t>(i), staging_.data(),
+                                            staging_.data() + d, meta, status_.device());
+    cuda::check_launch("append_one");
+    cuda::check(cudaDeviceSynchronize(), "paged_store<cuda>::append");
+    const int st = status_.host()[0];
+    expects((st & cuda::detail::status_oom) == 0, errc::out_of_memory,
+            "device page pool exhausted; the store is unchanged");
+    expects((st & cuda::detail::status_overflow) == 0, errc::out_of_range,
+            "head would exceed the store's max_context; the store is unchanged");
+    return size(h) - 1;
+  }
+
+  /// kv_store::erase (synchronises): the last token moves into `slot`; returns its old slot, or
+  /// -1 when `slot` was last. Throws errc::out_of_range for a slot outside [0, size).
+  auto erase(head_id h, std::int32_t slot) -> std::int32_t {
+    const std::int32_t n = size(h);
+    check_index(slot, n, "slot");
+    cuda::detail::erase_one<T><<<1, 128>>>(view(), static_cast<std::int32_t>(index(h)), slot);
+    cuda::check_launch("erase_one");
+    cuda::check(cudaDeviceSynchronize(), "paged_store<cuda>::erase");
+    return slot == n - 1 ? -1 : n - 1;
+  }
+
+  /// Frees every page of heads [first, first + count) (flat indices) on `stream`; no sync.
+  void clear(std::size_t first, std::size_t count, cudaStream_t stream = nullptr) {
+    expects(first + count <= n_heads_, errc::out_of_range, "clear: heads past the store");
+    if (count > 0) {
+      cuda::detail::clear_heads<T><<<static_cast<unsigned>(count), 128, 0, stream>>>(
+          view(), static_cast<std::int32_t>(first));
+      cuda::check_launch("clear_heads");
+    }
+  }
+  void clear(head_id h) { clear(index(h), 1); }
+
+  /// Every token of a head, in slot order (synchronises; tests and reports).
+  [[nodiscard]] auto tokens(head_id h) const -> std::vector<cuda::host_token> {
+    const auto i = index(h);
+    const std::int32_t n = size(h);
+    const std::int32_t pages = (n + geometry_.page_size - 1) / geometry_.page_size;
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(pages));
+    if (pages > 0) {
+      table_.download(ids, i * static_cast<std::size_t>(stride_));
+    }
+    std::vector<std::byte> page(page_bytes_);
+    std::vector<cuda::host_token> out;
+    const auto ps = static_cast<std::size_t>(geometry_.page_size);
+    const auto d = static_cast<std::size_t>(geometry_.head_dim);
+    for (std::int32_t p = 0; p < pages; ++p) {
+      cuda::check(cudaMemcpy(page.data(),
+                             pool_.data() + static_cast<std::size_t>(ids[static_cast<std::size_t>(p)]) *
+                                                page_bytes_,
+                             page_bytes_, cudaMemcpyDeviceToHost),
+                  "paged_store<cuda>::tokens");
+      const auto* keys = reinterpret_cast<const T*>(page.data());
+      const auto* values = keys + ps * d;
+      const std::byte* meta = page.data() + 2 * ps * d * sizeof(T);
+      const std::int32_t count = std::min(geometry_.page_size, n - p * geometry_.page_size);
+      for (std::size_t t = 0; t < static_cast<std::size_t>(count); ++t) {
+        cuda::host_token tok;
+        std::int32_t pos = 0;
+        float score = 0.0F;
+        std::memcpy(&pos, meta + 4 * t, 4);
+        std::memcpy(&score, meta + 4 * ps + 4 * t, 4);
+        tok.meta = {pos, score, static_cast<token_class>(meta[8 * ps + t]),
+                    static_cast<keep_reason>(meta[9 * ps + t])};
+        for (std::size_t c = 0; c < d; ++c) {
+          tok.key.push_back(load_float(keys[t * d + c]));
+          tok.value.push_back(load_float(values[t * d + c]));
+        }
+        out.push_back(std::move(tok));
+      }
+    }
+    return out;
+  }
+
+  /// Compaction at prefill: writes the kept prompt tokens of the `count` consecutive heads from
+  /// flat index `first` (all empty) into their pages in one pass. offsets [count + 1] (host and
+  /// device copies), rows/reasons/scores [offsets[count]] device: kept prompt rows, ascending per
+  /// head; classes [L] device; k, v: the prompt's [L, n_head_kv, D] of In. Throws
+  /// errc::out_of_memory (checked before anything changes: synchronises once),
+  /// errc::out_of_range when a head would exceed max_context, errc::bad_state when a head is
+  /// not empty.
+  template <class In>
+  void assign_prompt(std::size_t first, std::span<const std::int32_t> host_offsets,
+                     const std::int32_t* offsets, const std::int32_t* rows,
+                     const keep_reason* reasons, const float* scores, const token_class* classes,
+                     const In* k, const In* v, cudaStream_t stream = nullptr) {
+    const auto count = host_offsets.size() - 1;
+    expects(first + count <= n_heads_, errc::out_of_range, "assign_prompt: heads past the store");
+    std::int64_t pages = 0;
+    for (std::size_t h = 0; h < count; ++h) {
+      const std::int32_t n = host_offsets[h + 1] - host_offsets[h];
+      const std::int32_t p = (n + geometry_.page_size - 1) / geometry_.page_size;
+      expects(p <= stride_, errc::out_of_range, [&] {
+        return fmt::format("assign_prompt: {} tokens exceed the store's max_context", n);
+      });
+      pages += p;
+    }
+    cuda::check(cudaStreamSynchronize(stream), "assign_prompt");
+    std::vector<std::int32_t> current(count);
+    sizes_.download(current, first);
+    expects(std::all_of(current.begin(), current.end(), [](std::int32_t n) { return n == 0; }),
+            errc::bad_state, "assign_prompt: the heads must be empty (release them first)");
+    const std::int32_t free = free_pages();
+    expects(pages <= free, errc::out_of_memory, [&] {
+      return fmt::format("device page pool has {} free pages, the prompt needs {}; the store is "
+                         "unchanged",
+                         free, pages);
+    });
+    const auto f = static_cast<std::int32_t>(first);
+    const auto c = static_cast<std::int32_t>(count);
+    cuda::detail::take_pages<T><<<1, 256, 0, stream>>>(view(), f, c, offsets);
+    cuda::check_launch("take_pages");
+    const std::int64_t total = host_offsets[count];
+    if (total > 0) {
+      constexpr std::int64_t warps_per_block = 8;
+      const auto blocks = static_cast<unsigned>(cuda::div_up(total, warps_per_block));
+      cuda::detail::gather_kept<T, In><<<blocks, 32 * warps_per_block, 0, stream>>>(
+          view(), f, c, offsets, rows, reasons, scores, classes, k, v, geometry_.n_head_kv);
+      cuda::check_launch("gather_kept");
+    }
+  }
+
+private:
+  static auto checked(const store_geometry& g, std::int32_t max_context) -> store_geometry {
+    expects(g.n_seq > 0 && g.n_layer > 0 && g.n_head_kv > 0 && g.head_dim > 0 &&
+                g.page_size > 0,
+            errc::invalid_argument, "paged_store<cuda>: every geometry count must be > 0");
+    expects(g.max_pages > 0 && g.max_pages < static_cast<std::size_t>(INT32_MAX),
+            errc::invalid_argument,
+            "paged_store<cuda>: geometry.max_pages must be in [1, 2^31): the device pool is "
+            "allocated once");
+    expects(max_context >= 0, errc::invalid_argument, "max_context must be >= 0");
+    expects(static_cast<std::size_t>(g.head_dim) * sizeof(T) % 16 == 0, errc::invalid_argument,
+            [&] {
+              return fmt::format("paged_store<cuda>: head_dim * sizeof(T) = {} bytes is not a "
+                                 "multiple of 16 (vector loads)",
+                                 static_cast<std::size_t>(g.head_dim) * sizeof(T));
+            });
+    return g;
+  }
+  static void check_index(std::int32_t i, std::int32_t n, const char* what) {
+    expects(i >= 0 && i < n, errc::out_of_range,
+            [&] { return fmt::format("{} index {} outside [0, {})", what, i, n); });
+  }
+
+  store_geometry geometry_;
+  std::size_t page_bytes_;
+  std::int32_t stride_;
+  std::size_t n_heads_;
+  cuda::device_buffer<std::byte> pool_;
+  cuda::device_buffer<std::int32_t> table_;
+  cuda::device_buffer<std::int32_t> sizes_;
+  cuda::device_buffer<std::int32_t> free_list_;
+  cuda::device_buffer<std::int32_t> free_top_;
+  cuda::mapped_buffer<int> status_;
+  cuda::device_buffer<float> staging_;
+};
+
+static_assert(kv_store<paged_store<float, cuda_space>>);
+
+} // namespace kvsieve
