@@ -146,9 +146,9 @@ TEST_CASE("CUDA cache equals the host cache under every section-6 option", "[cud
   }
 }
 
-TEST_CASE("CUDA cache: errors", "[cuda][cache]") {
+TEST_CASE("CUDA cache: argument errors", "[cuda][cache]") {
   const store_geometry g{.n_seq = 2, .n_layer = 1, .n_head_kv = 2, .head_dim = 64,
-                         .page_size = 16, .max_pages = 8};
+                         .page_size = 16, .max_pages = 64};
   cuda::adaptive_cache dev(make_fastgen_ladder(), recovery_profiler(0.9), g, 256,
                            cache_options{.n_head_q = 4});
   cuda::device_buffer<float> buf(4096);
@@ -158,24 +158,69 @@ TEST_CASE("CUDA cache: errors", "[cuda][cache]") {
                              buf.data()),
                   error); // decode before prefill
   CHECK_THROWS_AS(dev.decode(0, seqs, buf.data(), buf.data(), buf.data(), cls, buf.data()),
-                  error); // classes for one sequence, batch of two
+                  error); // one class for a batch of two
   CHECK_THROWS_AS(dev.prefill(2, 0, buf.data(), buf.data(), buf.data(), {}, buf.data()), error);
-  // A prompt larger than the pool: out_of_memory, and the cache stays usable.
-  const auto p = make_problem(200, 4, 2, 64, 0, 3);
-  auto q = device_copy(p.q);
-  auto k = device_copy(p.k);
-  auto v = device_copy(p.v);
-  cuda::device_buffer<float> out(p.q.size());
+  CHECK_THROWS_AS(dev.prefill(0, 0, buf.data(), buf.data(), buf.data(), {}, buf.data()), error);
+  const auto p = make_problem(300, 4, 2, 64, 0, 3); // longer than max_context 256
+  CHECK_THROWS_AS(dev.prefill(0, 0, buf.data(), buf.data(), buf.data(), p.classes, buf.data()),
+                  error);
+}
+
+TEST_CASE("CUDA cache: device out-of-memory at prefill and at decode leaves it usable",
+          "[cuda][cache]") {
+  using full_ladder = ladder<policies::full>;
+  const store_geometry g{.n_seq = 2, .n_layer = 1, .n_head_kv = 2, .head_dim = 64,
+                         .page_size = 16, .max_pages = 8};
+  cuda::adaptive_cache dev(full_ladder{}, recovery_profiler(1.0), g, 256,
+                           cache_options{.n_head_q = 4});
+  // Prefill: 100 tokens need 7 pages per head, 14 > 8.
+  const auto big = make_problem(100, 4, 2, 64, 0, 3);
+  auto q = device_copy(big.q);
+  auto k = device_copy(big.k);
+  auto v = device_copy(big.v);
+  cuda::device_buffer<float> out(big.q.size());
   try {
-    dev.prefill(0, 0, q.data(), k.data(), v.data(), p.classes, out.data());
+    dev.prefill(0, 0, q.data(), k.data(), v.data(), big.classes, out.data());
+    FAIL("a prefill larger than the pool did not throw");
   } catch (const error& e) {
     CHECK(e.code() == errc::out_of_memory);
   }
   CHECK(dev.store().bytes_resident() == 0);
-  const auto small = make_problem(40, 4, 2, 64, 0, 4);
+  CHECK(dev.length(0, 0) == 0);
+  // 64 tokens fill the pool exactly (4 pages per head); the first decode step needs two more.
+  const auto fit = make_problem(64, 4, 2, 64, 1, 4);
+  auto fq = device_copy(fit.q);
+  auto fk = device_copy(fit.k);
+  auto fv = device_copy(fit.v);
+  dev.prefill(0, 0, fq.data(), fk.data(), fv.data(), fit.classes, out.data());
+  CHECK(dev.store().pages_in_use() == 8);
+  auto dq = device_copy(fit.dq[0]);
+  auto dk = device_copy(fit.dk[0]);
+  auto dv = device_copy(fit.dv[0]);
+  dev.decode(0, 0, dq.data(), dk.data(), dv.data(), token_class::none, out.data());
+  try {
+    dev.synchronize();
+    FAIL("a decode step past the pool did not raise at synchronize()");
+  } catch (const error& e) {
+    CHECK(e.code() == errc::out_of_memory);
+  }
+  CHECK(dev.length(0, 0) == 64); // the failed step changed nothing
+  CHECK(dev.store().size({0, 0, 0}) == 64);
+  CHECK(dev.store().size({0, 0, 1}) == 64);
+  dev.release(0);
+  CHECK(dev.store().bytes_resident() == 0);
+  const auto small = make_problem(40, 4, 2, 64, 3, 5);
   auto sq = device_copy(small.q);
   auto sk = device_copy(small.k);
   auto sv = device_copy(small.v);
   dev.prefill(1, 0, sq.data(), sk.data(), sv.data(), small.classes, out.data());
-  CHECK(dev.length(1, 0) == 40);
+  for (std::size_t s = 0; s < 3; ++s) {
+    auto a = device_copy(small.dq[s]);
+    auto b = device_copy(small.dk[s]);
+    auto c = device_copy(small.dv[s]);
+    dev.decode(1, 0, a.data(), b.data(), c.data(), token_class::none, out.data());
+  }
+  dev.synchronize();
+  CHECK(dev.length(1, 0) == 43);
+  CHECK(dev.store().size({1, 0, 1}) == 43);
 }
