@@ -120,18 +120,22 @@ TEST_CASE("device store: bad geometry and bad arguments are errors", "[cuda][sto
   CHECK_THROWS_AS(dev.erase({0, 0, 0}, 0), error);
 }
 
-TEST_CASE("device store: prompt compaction writes exactly the host's appends", "[cuda][store]") {
+namespace {
+// Prompt rows as In (rounded), the host store fed the same rounded values.
+template <class T, class In>
+void check_compaction() {
   const std::int32_t L = 37;
   const store_geometry g{.n_seq = 1, .n_layer = 1, .n_head_kv = 2, .head_dim = 64,
                          .page_size = 8, .max_pages = 64};
   std::mt19937 rng(3);
   std::normal_distribution<float> val;
   std::vector<float> k(static_cast<std::size_t>(L) * 2 * 64), v(k.size());
-  for (auto& x : k) {
-    x = val(rng);
-  }
-  for (auto& x : v) {
-    x = val(rng);
+  std::vector<In> k_in(k.size()), v_in(v.size());
+  for (std::size_t i = 0; i < k.size(); ++i) {
+    k_in[i] = store_as<In>(val(rng));
+    v_in[i] = store_as<In>(val(rng));
+    k[i] = load_float(k_in[i]);
+    v[i] = load_float(v_in[i]);
   }
   std::vector<token_class> classes(L, token_class::none);
   classes[3] = token_class::special;
@@ -139,7 +143,7 @@ TEST_CASE("device store: prompt compaction writes exactly the host's appends", "
   std::vector<std::int32_t> offsets{0}, rows;
   std::vector<keep_reason> reasons;
   std::vector<float> scores;
-  paged_store<bfloat16> host(g);
+  paged_store<T> host(g);
   for (std::int32_t h = 0; h < 2; ++h) {
     for (std::int32_t j = 0; j < L; ++j) {
       if (h == 0 ? j % 3 == 0 : (j == 0 || j >= 30)) {
@@ -155,16 +159,17 @@ TEST_CASE("device store: prompt compaction writes exactly the host's appends", "
   }
   cuda::device_buffer<std::int32_t> d_offsets(offsets.size()), d_rows(rows.size());
   cuda::device_buffer<keep_reason> d_reasons(reasons.size());
-  cuda::device_buffer<float> d_scores(scores.size()), d_k(k.size()), d_v(v.size());
+  cuda::device_buffer<float> d_scores(scores.size());
+  cuda::device_buffer<In> d_k(k.size()), d_v(v.size());
   cuda::device_buffer<token_class> d_classes(classes.size());
   d_offsets.upload(offsets);
   d_rows.upload(rows);
   d_reasons.upload(reasons);
   d_scores.upload(scores);
-  d_k.upload(k);
-  d_v.upload(v);
+  d_k.upload(k_in);
+  d_v.upload(v_in);
   d_classes.upload(classes);
-  paged_store<bfloat16, cuda_space> dev(g);
+  paged_store<T, cuda_space> dev(g);
   dev.assign_prompt(0, offsets, d_offsets.data(), d_rows.data(), d_reasons.data(),
                     d_scores.data(), d_classes.data(), d_k.data(), d_v.data());
   cuda::check(cudaDeviceSynchronize(), "sync");
@@ -176,4 +181,20 @@ TEST_CASE("device store: prompt compaction writes exactly the host's appends", "
                                     d_reasons.data(), d_scores.data(), d_classes.data(),
                                     d_k.data(), d_v.data()),
                   error);
+}
+} // namespace
+
+TEST_CASE("device store: prompt compaction writes exactly the host's appends", "[cuda][store]") {
+  SECTION("float prompt into bf16 pages (vector loads, converted)") {
+    check_compaction<kvsieve::bfloat16, float>();
+  }
+  SECTION("bf16 prompt into bf16 pages (16-byte copies)") {
+    check_compaction<kvsieve::bfloat16, kvsieve::bfloat16>();
+  }
+  SECTION("bf16 prompt into float pages (per element)") {
+    check_compaction<float, kvsieve::bfloat16>();
+  }
+  SECTION("half prompt into half pages") {
+    check_compaction<kvsieve::half, kvsieve::half>();
+  }
 }

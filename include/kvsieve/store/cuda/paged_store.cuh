@@ -21,6 +21,7 @@
 #include <cstring>
 #include <numeric>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include <cuda_runtime.h>
@@ -220,14 +221,44 @@ __global__ void take_pages(store_view<T> s, std::int32_t first, std::int32_t cou
 }
 
 // Prefill compaction, step 2: one warp per kept token gathers its K and V rows from the prompt
-// ([L, n_head_kv, D] of In), converts them to T and writes them into the head's slot.
+// ([L, n_head_kv, D] of In), converts them to T and writes them into the head's slot. Rows are
+// moved in 16-byte vectors when the prompt's rows are 16-byte aligned (`vec`), else per element.
+template <class T, class In>
+__device__ __forceinline__ void gather_row(const In* src, T* dst, std::int32_t d,
+                                           std::int32_t lane, bool vec) {
+  constexpr int ve = vec_elems<T>;
+  for (std::int32_t c = lane * ve; c < d; c += 32 * ve) {
+    if constexpr (std::is_same_v<T, In>) {
+      if (vec) {
+        *reinterpret_cast<uint4*>(dst + c) = __ldg(reinterpret_cast<const uint4*>(src + c));
+        continue;
+      }
+    }
+    float f[ve];
+    if constexpr (ve % vec_elems<In> == 0) {
+      if (vec) {
+#pragma unroll
+        for (int o = 0; o < ve; o += vec_elems<In>) {
+          load_vec(src + c + o, f + o);
+        }
+        store_vec<T>(dst + c, f);
+        continue;
+      }
+    }
+#pragma unroll
+    for (int e = 0; e < ve; ++e) {
+      f[e] = to_float(src[c + e]);
+    }
+    store_vec<T>(dst + c, f);
+  }
+}
+
 template <class T, class In>
 __global__ void gather_kept(store_view<T> s, std::int32_t first, std::int32_t count,
                             const std::int32_t* offsets, const std::int32_t* rows,
                             const keep_reason* reasons, const float* scores,
                             const token_class* classes, const In* k, const In* v,
-                            std::int32_t n_head_kv) {
-  constexpr int ve = vec_elems<T>;
+                            std::int32_t n_head_kv, bool vec) {
   const std::int32_t lane = static_cast<std::int32_t>(threadIdx.x % 32U);
   const std::int64_t warp =
       (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
@@ -246,19 +277,8 @@ __global__ void gather_kept(store_view<T> s, std::int32_t first, std::int32_t co
   const std::int32_t row = rows[t];
   const std::size_t src =
       (static_cast<std::size_t>(row) * n_head_kv + static_cast<std::size_t>(h)) * s.head_dim;
-  T* kd = s.key(head, slot);
-  T* vd = s.value(head, slot);
-  for (std::int32_t c = lane * ve; c < s.head_dim; c += 32 * ve) {
-    float kf[ve];
-    float vf[ve];
-#pragma unroll
-    for (int e = 0; e < ve; ++e) {
-      kf[e] = to_float(k[src + c + e]);
-      vf[e] = to_float(v[src + c + e]);
-    }
-    store_vec<T>(kd + c, kf);
-    store_vec<T>(vd + c, vf);
-  }
+  gather_row(k + src, s.key(head, slot), s.head_dim, lane, vec);
+  gather_row(v + src, s.value(head, slot), s.head_dim, lane, vec);
   if (lane == 0) {
     *s.position(head, slot) = row;
     *s.score(head, slot) = scores[t];
@@ -487,8 +507,11 @@ public:
     if (total > 0) {
       constexpr std::int64_t warps_per_block = 8;
       const auto blocks = static_cast<unsigned>(cuda::div_up(total, warps_per_block));
+      const bool vec = static_cast<std::size_t>(geometry_.head_dim) * sizeof(In) % 16 == 0 &&
+                       reinterpret_cast<std::uintptr_t>(k) % 16 == 0 &&
+                       reinterpret_cast<std::uintptr_t>(v) % 16 == 0;
       cuda::detail::gather_kept<T, In><<<blocks, 32 * warps_per_block, 0, stream>>>(
-          view(), f, c, offsets, rows, reasons, scores, classes, k, v, geometry_.n_head_kv);
+          view(), f, c, offsets, rows, reasons, scores, classes, k, v, geometry_.n_head_kv, vec);
       cuda::check_launch("gather_kept");
     }
   }
