@@ -13,6 +13,8 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include <cuda_bf16.h>

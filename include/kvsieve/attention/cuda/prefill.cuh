@@ -13,6 +13,9 @@
 /// backward order: a block owns 64 key columns of one query head and streams the query rows
 /// below them). Each column is summed inside one block and written once, so the statistics
 /// are deterministic, need no atomics and no zeroing: the stats buffers are overwritten.
+/// (Why not pass 1's row order with atomicAdd: L / 64 atomics per column, a memset first, and a
+/// summation order that changes run to run, so the profiler could pick a different policy for
+/// the same prompt when two candidates tie; owning columns costs nothing extra.)
 /// Cost of pass 2: the Q.K^T half of pass 1's FLOPs plus one exp per element, no V.
 
 #include <algorithm>
@@ -335,29 +338,40 @@ __global__ void __launch_bounds__(prefill_threads)
     }
     __syncthreads();
 
+    // P is read four keys at a time (one float4 per row); keys past kv_end have p = 0 and
+    // zero V rows, so rounding n_end up to 4 adds nothing.
     const int n_end = min(attention_cols, kv_end - kv0);
-    for (int n = 0; n < n_end; ++n) {
-      float p[4];
+    for (int n4 = 0; n4 < n_end; n4 += 4) {
+      float4 p4[4];
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        p[i] = sp[(ty + 16 * i) * p_stride + n];
+        p4[i] = *reinterpret_cast<const float4*>(sp + (ty + 16 * i) * p_stride + n4);
       }
 #pragma unroll
-      for (int c = 0; c < chunks; ++c) {
-        const float* vrow = sv + n * stride + c * 16 * vec + tx * vec;
-        float vv[vec];
-        if constexpr (vec == 4) {
-          const float4 x = *reinterpret_cast<const float4*>(vrow);
-          vv[0] = x.x, vv[1] = x.y, vv[2] = x.z, vv[3] = x.w;
-        } else {
-          const float2 x = *reinterpret_cast<const float2*>(vrow);
-          vv[0] = x.x, vv[1] = x.y;
-        }
+      for (int dn = 0; dn < 4; ++dn) {
+        const int n = n4 + dn;
+        float p[4];
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
+          p[i] = dn == 0 ? p4[i].x : dn == 1 ? p4[i].y : dn == 2 ? p4[i].z : p4[i].w;
+        }
 #pragma unroll
-          for (int e = 0; e < vec; ++e) {
-            acc[i][c * vec + e] = fmaf(p[i], vv[e], acc[i][c * vec + e]);
+        for (int c = 0; c < chunks; ++c) {
+          const float* vrow = sv + n * stride + c * 16 * vec + tx * vec;
+          float vv[vec];
+          if constexpr (vec == 4) {
+            const float4 x = *reinterpret_cast<const float4*>(vrow);
+            vv[0] = x.x, vv[1] = x.y, vv[2] = x.z, vv[3] = x.w;
+          } else {
+            const float2 x = *reinterpret_cast<const float2*>(vrow);
+            vv[0] = x.x, vv[1] = x.y;
+          }
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+#pragma unroll
+            for (int e = 0; e < vec; ++e) {
+              acc[i][c * vec + e] = fmaf(p[i], vv[e], acc[i][c * vec + e]);
+            }
           }
         }
       }
