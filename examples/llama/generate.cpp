@@ -3,6 +3,8 @@
 // kvsieve-generate: the reference LLaMA decoder generating through a kvsieve cache on the CPU.
 // It streams the text, then reports the KV memory FastGen (or another policy) saved, the
 // per-layer x per-KV-head policy map, speeds and the profiling cost. `--help` lists the options.
+// Compiled by nvcc (generate_cuda.cu includes this file) it is kvsieve-generate-cuda: the same
+// program with the model and the cache on the GPU; only the backend table below differs.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -22,15 +24,58 @@
 #include <llama/tokenizer.hpp>
 #include <llama/weights.hpp>
 
+#if KVSIEVE_HAS_CUDA
+#include <kvsieve/cache/cuda/adaptive_cache.cuh>
+#include <llama/cuda_model.cuh>
+#endif
+
 namespace {
 
-// ---- backend table: what the CPU program uses (a CUDA program differs only here) ----------
-using element_type = float;                                  // KV storage element
-using store_type = kvsieve::paged_store<element_type, kvsieve::host_space>;
-using profiler_type = kvsieve::recovery_profiler;            // FastGen Eq. 1
+// ---- backend table: the only place the CPU and CUDA programs differ -------------------------
+using profiler_type = kvsieve::recovery_profiler; // FastGen Eq. 1
+constexpr std::int32_t page_size = 16;
+#if KVSIEVE_HAS_CUDA
+constexpr const char* program = "kvsieve-generate-cuda";
+using element_type = kvsieve::bfloat16; // KV storage element: half the bytes of float
+template <class Ladder>
+using cache_type = kvsieve::cuda::adaptive_cache<Ladder, profiler_type, element_type>;
+template <class Cache>
+using model_type = llama::gpu::model<Cache>;
+template <class Ladder>
+auto make_cache(Ladder ladder, double threshold, const llama::config& cfg, std::int32_t sinks)
+    -> cache_type<Ladder> {
+  // The device pool holds a full cache of the whole context: eviction frees pages, never needs
+  // them.
+  const auto pages = static_cast<std::size_t>(cfg.n_layer) *
+                     static_cast<std::size_t>(cfg.n_head_kv) *
+                     static_cast<std::size_t>(cfg.max_position_embeddings / page_size + 1);
+  return cache_type<Ladder>(std::move(ladder), profiler_type(threshold),
+                            {.n_seq = 1, .n_layer = cfg.n_layer, .n_head_kv = cfg.n_head_kv,
+                             .head_dim = cfg.head_dim, .page_size = page_size,
+                             .max_pages = pages},
+                            cfg.max_position_embeddings,
+                            {.n_head_q = cfg.n_head, .n_sinks = sinks});
+}
+#else
+constexpr const char* program = "kvsieve-generate";
+using element_type = float; // KV storage element
+template <class Ladder>
+using cache_type =
+    kvsieve::adaptive_cache<Ladder, profiler_type, kvsieve::paged_store<element_type>>;
+template <class Cache>
+using model_type = llama::model<Cache>;
+template <class Ladder>
+auto make_cache(Ladder ladder, double threshold, const llama::config& cfg, std::int32_t sinks)
+    -> cache_type<Ladder> {
+  return cache_type<Ladder>(std::move(ladder), profiler_type(threshold),
+                            {.n_seq = 1, .n_layer = cfg.n_layer, .n_head_kv = cfg.n_head_kv,
+                             .head_dim = cfg.head_dim, .page_size = page_size},
+                            {.n_head_q = cfg.n_head, .n_sinks = sinks});
+}
+#endif
 // --------------------------------------------------------------------------------------------
 
-constexpr const char* usage = R"(usage: kvsieve-generate [options]
+constexpr const char* usage = R"(usage: kvsieve-generate[-cuda] [options]
   --model DIR            Hugging Face LLaMA directory (config.json, *.safetensors,
                          tokenizer.model or byte-level); default: the bundled tiny model
   --prompt TEXT          prompt text (default: a piece of Python code)
@@ -99,7 +144,7 @@ struct options {
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
-  std::fprintf(stderr, "kvsieve-generate: %s\n\n%s", message.c_str(), usage);
+  std::fprintf(stderr, "%s: %s\n\n%s", program, message.c_str(), usage);
   std::exit(2);
 }
 
@@ -232,12 +277,8 @@ auto run(const options& o, Ladder ladder, const llama::config& cfg,
          const llama::model_weights& weights, const llama::tokenizer& tok) -> int {
   using clock = std::chrono::steady_clock;
   const auto run_start = clock::now();
-  kvsieve::adaptive_cache<Ladder, profiler_type, store_type> cache(
-      std::move(ladder), profiler_type(o.threshold),
-      {.n_seq = 1, .n_layer = cfg.n_layer, .n_head_kv = cfg.n_head_kv, .head_dim = cfg.head_dim,
-       .page_size = 16},
-      {.n_head_q = cfg.n_head, .n_sinks = o.sinks});
-  llama::model<decltype(cache)> model(cfg, weights);
+  auto cache = make_cache(std::move(ladder), o.threshold, cfg, o.sinks);
+  model_type<decltype(cache)> model(cfg, weights);
   const auto classifier = tok.classifier();
   const auto ids = tok.encode(o.prompt, true);
   if (ids.size() >= static_cast<std::size_t>(cfg.max_position_embeddings)) {
@@ -367,6 +408,13 @@ auto run(const options& o, Ladder ladder, const llama::config& cfg,
 
 auto main(int argc, char** argv) -> int {
   const options o = parse(argc, argv);
+#if KVSIEVE_HAS_CUDA
+  if (kvsieve::cuda::device_count() == 0) {
+    std::fprintf(stderr, "%s: no CUDA device visible (kvsieve-generate runs on the CPU)\n",
+                 program);
+    return 77; // CTest: skipped
+  }
+#endif
   try {
     const auto cfg = llama::config::load(o.model_dir);
     const auto weights = llama::model_weights::load(o.model_dir, cfg);
@@ -399,7 +447,7 @@ auto main(int argc, char** argv) -> int {
     }
     usage_error("unknown --policy '" + o.policy + "'");
   } catch (const kvsieve::error& e) {
-    std::fprintf(stderr, "kvsieve-generate: %s\n", e.what());
+    std::fprintf(stderr, "%s: %s\n", program, e.what());
     return 1;
   }
 }
