@@ -3,14 +3,20 @@
 
 Usage:
     python3 tools/plot_results.py DIR [DIR ...] [--out docs/figures] [--tables]
+                                  [--samples DIR]
 
-Each DIR holds kvsieve-eval's results.csv, retrieval.csv, heads.csv and profile.csv (several
-DIRs, e.g. shards run with --groups, are concatenated; the full-cache row repeats in each).
+Each DIR holds kvsieve-eval's results.csv, retrieval.csv, heads.csv, profile.csv and/or
+stability.csv (several DIRs, e.g. shards run with --groups or --data tune, are concatenated; the
+full-cache row repeats in each; a configuration is identified by its data split and name).
+--samples DIR is a run of the same configurations on a larger sample (e.g. --snippets 16), only
+tabled, next to the main table.
 Writes into --out:
     quality_vs_memory.png     bits-per-byte increase over the full cache vs mean KV memory kept
     agreement_vs_memory.png   greedy tokens identical to the full cache's vs memory kept
     retrieval_vs_memory.png   retrieval answer-token accuracy vs memory kept
     head_structure.png        share of KV heads choosing each FastGen candidate per layer
+    stability.png             recovered mass by candidate at the prompt and after s generated
+                              tokens, and how often the prompt's choice still reaches T (Fig. 4)
 --tables prints the Markdown tables used in docs/results.md.
 
 Needs matplotlib (pip install --break-system-packages matplotlib).
@@ -37,6 +43,12 @@ STYLE = {
 }
 
 
+# Columns added after the first published run; older CSVs get the values that run used.
+DEFAULTS = {"data": "held-out", "recovery_rows": "0", "new_token": "attend",
+            "generated_classes": "classify", "bpb_delta_lo": "", "bpb_delta_hi": "",
+            "gen_agreement_lo": "", "gen_agreement_hi": ""}
+
+
 def read_csv(dirs, name):
     rows, seen = [], set()
     for d in dirs:
@@ -49,6 +61,9 @@ def read_csv(dirs, name):
                 if key in seen:
                     continue
                 seen.add(key)
+                if name == "results.csv":
+                    for k, v in DEFAULTS.items():
+                        r.setdefault(k, v)
                 rows.append(r)
     return rows
 
@@ -56,17 +71,24 @@ def read_csv(dirs, name):
 def unique_configs(rows):
     out = OrderedDict()
     for r in rows:
-        out.setdefault(r["config"], r)  # the first full-cache row is the reference
+        out.setdefault((r["data"], r["config"]), r)  # the first full-cache row is the reference
     return list(out.values())
 
 
 def curve_plot(rows, ycol, ylabel, title, path, ref_y=None, symlog=False):
+    """One curve per method; error bars where the CSV has ycol_lo / ycol_hi."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for m in CURVES:
         pts = sorted((float(r["kv_mem_mean"]), float(r[ycol]), r) for r in rows if r["method"] == m)
         if not pts:
             continue
         ax.plot([p[0] for p in pts], [p[1] for p in pts], label=m, **STYLE[m])
+        if all(p[2].get(ycol + "_lo", "") != "" for p in pts):
+            # the bootstrap intervals kvsieve-eval wrote (95%, over blocks or prompts)
+            lo = [p[1] - float(p[2][ycol + "_lo"]) for p in pts]
+            hi = [float(p[2][ycol + "_hi"]) - p[1] for p in pts]
+            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[lo, hi], fmt="none",
+                        ecolor=STYLE[m]["color"], alpha=0.45, capsize=2, lw=1)
         if m == "fastgen":
             for i, (x, y, r) in enumerate(pts):
                 ax.annotate(f"{float(r['threshold']):.2f}", (x, y), textcoords="offset points",
@@ -119,43 +141,280 @@ def head_plot(heads, path):
     plt.close(fig)
 
 
+LETTER = {"special": "S", "punctuation": "P", "frequent": "F", "local": "L"}
+
+
+def short(name):
+    """special+punctuation+frequent -> S+P+F; full and unknown members stay as they are."""
+    parts = name.split("+")
+    if all(p in LETTER for p in parts):
+        return "+".join(LETTER[p] for p in parts)
+    return name
+
+
+def stability_summary(stab):
+    """Per measurement (generated, rows): candidate names, per-prompt mean recovered mass per
+    candidate, and per (prompt, layer, kv_head) the candidates' masses."""
+    names = {}
+    per_head = defaultdict(dict)  # (generated, rows) -> (prompt, layer, head) -> [mass]
+    for r in stab:
+        key = (int(r["generated"]), int(r["rows"]))
+        head = (int(r["prompt"]), int(r["layer"]), int(r["kv_head"]))
+        c = int(r["candidate"])
+        names[c] = r["policy"]
+        per_head[key].setdefault(head, {})[c] = float(r["recovered"])
+    order = [names[c] for c in sorted(names)]
+    heads = {k: {h: [v[c] for c in sorted(v)] for h, v in d.items()} for k, d in per_head.items()}
+    return order, heads
+
+
+def measurements(heads):
+    """The prompt (all rows), the prompt's last rows, then the generated steps."""
+    keys = sorted(heads)
+    full_prompt = [k for k in keys if k[0] == 0 and k[1] == max(kk[1] for kk in keys if kk[0] == 0)]
+    rest = [k for k in keys if k not in full_prompt]
+    return full_prompt + rest
+
+
+def label(key, prompt_rows):
+    g, rows = key
+    if g == 0:
+        return f"prompt, all {rows} rows" if rows == prompt_rows else f"prompt, last {rows} rows"
+    return f"+{g} generated ({rows} rows)"
+
+
+def mean_ci(values_by_prompt):
+    """Mean over prompts and a normal 95% interval half-width (prompts are the units)."""
+    xs = list(values_by_prompt)
+    n = len(xs)
+    m = sum(xs) / n
+    if n < 2:
+        return m, 0.0
+    var = sum((x - m) ** 2 for x in xs) / (n - 1)
+    return m, 1.96 * (var / n) ** 0.5
+
+
+def per_prompt_mean(d, c):
+    by = defaultdict(list)
+    for (p, _, _), v in d.items():
+        by[p].append(v[c])
+    return [sum(v) / len(v) for v in by.values()]
+
+
+def choice(masses, t):
+    return next(i for i, m in enumerate(masses) if m >= t - 1e-9)
+
+
+def holds(heads, base, key, t, non_full_only=False):
+    """Heads (over prompts) whose choice on `base` still reaches t on `key`; and total."""
+    ok = n = 0
+    for h, masses in heads[base].items():
+        c = choice(masses, t)
+        if non_full_only and c == len(masses) - 1:
+            continue
+        n += 1
+        ok += heads[key][h][c] >= t - 1e-9
+    return ok, n
+
+
+def stability_plot(stab, path, thresholds=(0.90, 0.95, 0.98)):
+    if not stab:
+        return
+    order, heads = stability_summary(stab)
+    keys = measurements(heads)
+    prompt_rows = keys[0][1]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1.6, 1]})
+    width = 0.8 / len(keys)
+    colors = ["#37474f", "#90a4ae", "#ef9a9a", "#e57373", "#c62828", "#8e0000"]
+    for j, key in enumerate(keys):
+        ms = [mean_ci(per_prompt_mean(heads[key], c)) for c in range(len(order))]
+        xs = [c + (j - (len(keys) - 1) / 2) * width for c in range(len(order))]
+        ax.bar(xs, [m for m, _ in ms], width, yerr=[e for _, e in ms], capsize=2,
+               color=colors[j % len(colors)], label=label(key, prompt_rows))
+    ax.set_xticks(range(len(order)))
+    ax.set_xticklabels([short(n) for n in order])
+    ax.set_ylabel("recovered attention mass (mean over heads)")
+    ax.set_title("Recovered mass by candidate: prompt rows vs generated rows", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(axis="y", alpha=0.3)
+    gen = [k for k in keys if k[0] > 0]
+    base = keys[0]
+    for i, t in enumerate(thresholds):
+        ys = []
+        for k in gen:
+            ok, n = holds(heads, base, k, t, non_full_only=True)
+            ys.append(ok / n if n else float("nan"))
+        ax2.plot([k[0] for k in gen], ys, marker="o", color=f"C{i}", label=f"T = {t:.2f}")
+        last = [k for k in keys if k[0] == 0 and k != base]
+        if last:
+            ok, n = holds(heads, base, last[0], t, non_full_only=True)
+            if n:
+                ax2.plot([0], [ok / n], marker="s", color=f"C{i}", mfc="none")
+    ax2.set_ylim(0, 1.05)
+    ax2.set_xlabel("generated tokens (square at 0: the prompt's last rows)")
+    ax2.set_ylabel("prompt choice still reaches T")
+    ax2.set_title("Heads not choosing full: does the prompt's choice hold?", fontsize=9)
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def stability_tables(stab, thresholds=(0.90, 0.95, 0.98)):
+    order, heads = stability_summary(stab)
+    keys = measurements(heads)
+    prompt_rows = keys[0][1]
+    n_prompts = len({h[0] for h in heads[keys[0]]})
+    print(f"\n### Stability (Fig. 4): recovered mass by candidate, mean over {n_prompts} prompts x "
+          f"{len(heads[keys[0]]) // n_prompts} KV heads (± 95% CI over prompts)\n")
+    print("| rows measured | " + " | ".join(short(n) for n in order) + " |")
+    print("|---|" + "---|" * len(order))
+    for key in keys:
+        cells = []
+        for c in range(len(order)):
+            m, e = mean_ci(per_prompt_mean(heads[key], c))
+            cells.append(f"{m:.3f} ± {e:.3f}")
+        print(f"| {label(key, prompt_rows)} | " + " | ".join(cells) + " |")
+    base = keys[0]
+    print("\n### Stability: does the prompt's choice still reach T?\n")
+    print("| T | heads not choosing full at the prompt | " +
+          " | ".join(label(k, prompt_rows) for k in keys[1:]) + " | choice on generated rows "
+          "(last step) same / cheaper / dearer |")
+    print("|---|---|" + "---|" * (len(keys) - 1) + "---|")
+    for t in thresholds:
+        ok0, n = holds(heads, base, base, t, non_full_only=True)
+        cells = []
+        for k in keys[1:]:
+            ok, nn = holds(heads, base, k, t, non_full_only=True)
+            cells.append(f"{ok}/{nn} ({100 * ok / nn:.0f}%)" if nn else "—")
+        last = keys[-1]
+        same = cheaper = dearer = 0
+        for h, masses in heads[base].items():
+            c0, c1 = choice(masses, t), choice(heads[last][h], t)
+            same += c0 == c1
+            cheaper += c1 < c0
+            dearer += c1 > c0
+        total = len(heads[base])
+        print(f"| {t:.2f} | {n} of {total} | " + " | ".join(cells) +
+              f" | {same} / {cheaper} / {dearer} |")
+    print("\n### Stability per layer: S+P+F+L mass (mean over prompts and the layer's KV heads)\n")
+    spfl = len(order) - 2
+    layers = sorted({h[1] for h in heads[base]})
+    print("| layer | " + " | ".join(label(k, prompt_rows) for k in keys) + " |")
+    print("|---|" + "---|" * len(keys))
+    for layer in layers:
+        cells = []
+        for k in keys:
+            vals = [v[spfl] for h, v in heads[k].items() if h[1] == layer]
+            cells.append(f"{sum(vals) / len(vals):.3f}")
+        print(f"| {layer} | " + " | ".join(cells) + " |")
+
+
+def ci(r, col, scale=1.0, fmt="{:+.4f}"):
+    lo, hi = r.get(col + "_lo", ""), r.get(col + "_hi", "")
+    if lo == "" or hi == "":
+        return ""
+    return "[" + fmt.format(scale * float(lo)) + ", " + fmt.format(scale * float(hi)) + "]"
+
+
 def pct(x):
     return f"{100 * float(x):.1f}%"
 
 
-def tables(rows, retrieval, profile):
+def main_table(rows, title):
     full = next(r for r in rows if r["method"] == "full")
-    print("### Main: FastGen T sweep\n")
-    print("| T | KV kept (mean) | saved (mean) | saved (end) | bits/byte | Δ vs full | greedy agreement "
-          "| first divergence | retrieval token acc. | profiling share |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"### {title}\n")
+    print("| T | KV kept (mean) | saved (mean) | saved (end) | bits/byte | Δ vs full | 95% CI of Δ "
+          "| greedy agreement | 95% CI | first divergence | profiling share |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in [full] + [r for r in rows if r["method"] == "fastgen"]:
         t = "full" if r["method"] == "full" else r["threshold"]
         print(f"| {t} | {pct(r['kv_mem_mean'])} | {pct(r['kv_saved_mean'])} | {pct(r['kv_saved_final'])} "
-              f"| {float(r['bpb']):.4f} | {float(r['bpb_delta']):+.4f} | {pct(r['gen_agreement'])} "
-              f"| {float(r['gen_first_divergence']):.1f} | {pct(r['retrieval_token_accuracy'])} "
-              f"| {100 * float(r['profile_share']):.3f}% |")
-    print("\n### Fixed policies\n")
-    print("| config | KV kept (mean) | bits/byte | Δ vs full | greedy agreement | first divergence "
-          "| retrieval token acc. |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        if r["group"] == "fixed":
-            print(f"| {r['config']} | {pct(r['kv_mem_mean'])} | {float(r['bpb']):.4f} "
-                  f"| {float(r['bpb_delta']):+.4f} | {pct(r['gen_agreement'])} "
-                  f"| {float(r['gen_first_divergence']):.1f} | {pct(r['retrieval_token_accuracy'])} |")
-    abl = [r for r in rows if r["group"] == "ablation"]
-    if abl:
-        print("\n### Ablations (T = 0.98)\n")
-        print("| variant | KV kept (mean) | saved (end) | bits/byte | Δ vs full | greedy agreement "
-              "| retrieval token acc. | heads per candidate |")
-        print("|---|---|---|---|---|---|---|---|")
-        base = [r for r in rows if r["config"] == "fastgen T=0.98"]
-        for r in base + abl:
-            name = "FastGen (Eq. 2 ladder, defaults)" if r in base else r["method"]
-            print(f"| {name} | {pct(r['kv_mem_mean'])} | {pct(r['kv_saved_final'])} "
-                  f"| {float(r['bpb']):.4f} | {float(r['bpb_delta']):+.4f} | {pct(r['gen_agreement'])} "
-                  f"| {pct(r['retrieval_token_accuracy'])} | {r['policy_counts'].replace(';', '; ')} |")
+              f"| {float(r['bpb']):.4f} | {float(r['bpb_delta']):+.4f} | {ci(r, 'bpb_delta')} "
+              f"| {pct(r['gen_agreement'])} | {ci(r, 'gen_agreement', 100, '{:.0f}%')} "
+              f"| {float(r['gen_first_divergence']):.1f} | {100 * float(r['profile_share']):.3f}% |")
+    print(f"\n({full['scored_bytes']} scored bytes, {full['gen_tokens']} greedy tokens compared)\n")
+
+
+def ablation_table(rows, data, title):
+    abl = [r for r in rows if r["group"] == "ablation" and r["data"] == data]
+    if not abl:
+        return
+    print(f"\n### {title}\n")
+    print("| variant | KV kept (mean) | saved (end) | bits/byte | Δ vs full | 95% CI of Δ "
+          "| greedy agreement | heads per candidate |")
+    print("|---|---|---|---|---|---|---|---|")
+    base = [r for r in rows if r["config"] == "fastgen T=0.98" and r["data"] == data]
+    full = [r for r in rows if r["method"] == "full" and r["data"] == data]
+    for r in full[:1] + base + abl:
+        name = ("full cache" if r["method"] == "full" else
+                "FastGen (Eq. 2 ladder, defaults)" if r in base else r["method"])
+        counts = "; ".join(f"{short(k)} {v}" for k, v in
+                           (c.split(":") for c in r["policy_counts"].split(";")) if v != "0")
+        print(f"| {name} | {pct(r['kv_mem_mean'])} | {pct(r['kv_saved_final'])} "
+              f"| {float(r['bpb']):.4f} | {float(r['bpb_delta']):+.4f} | {ci(r, 'bpb_delta')} "
+              f"| {pct(r['gen_agreement'])} | {counts} |")
+
+
+def fixed_table(fixed, title):
+    if not fixed:
+        return
+    print(f"\n### {title}\n")
+    print("| config | KV kept (mean) | bits/byte | Δ vs full | 95% CI of Δ | greedy agreement "
+          "| 95% CI | first divergence |")
+    print("|---|---|---|---|---|---|---|---|")
+    order = {m: i for i, m in enumerate(CURVES)}
+    for r in sorted(fixed, key=lambda r: (order.get(r["method"], 99), float(r["kv_mem_mean"]))):
+        print(f"| {r['config']} | {pct(r['kv_mem_mean'])} | {float(r['bpb']):.4f} "
+              f"| {float(r['bpb_delta']):+.4f} | {ci(r, 'bpb_delta')} | {pct(r['gen_agreement'])} "
+              f"| {ci(r, 'gen_agreement', 100, '{:.0f}%')} | {float(r['gen_first_divergence']):.1f} |")
+
+
+def ablation_both(rows):
+    """Tune split (what defaults are chosen on) next to held-out data (the check)."""
+    by = {(r["data"], r["config"]): r for r in rows}
+    names = ["full", "fastgen T=0.98"] + [r["config"] for r in rows
+                                         if r["group"] == "ablation" and r["data"] == "tune"]
+    if not any(("tune", n) in by for n in names[2:]):
+        return
+    print("\n### Ablations (T = 0.98): tune split (training files) and held-out data\n")
+    print("| variant | tune: KV kept (mean) | tune: saved (end) | tune: Δ bits/byte [95% CI] "
+          "| held-out: KV kept (mean) | held-out: saved (end) | held-out: Δ bits/byte [95% CI] "
+          "| held-out: greedy agreement | held-out: heads per candidate |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for n in names:
+        t, h = by.get(("tune", n)), by.get(("held-out", n))
+        ref = t or h
+        name = ("full cache" if ref["method"] == "full" else
+                "FastGen (Eq. 2 ladder, defaults)" if n == "fastgen T=0.98" else ref["method"])
+        cells = [name]
+        for r in (t, h):
+            if r is None:
+                cells += ["—"] * 3
+                continue
+            cells += [pct(r["kv_mem_mean"]), pct(r["kv_saved_final"]),
+                      f"{float(r['bpb_delta']):+.4f} {ci(r, 'bpb_delta')}"]
+        if h is None:
+            cells += ["—", "—"]
+        else:
+            counts = "; ".join(f"{short(k)} {v}" for k, v in
+                               (c.split(":") for c in h["policy_counts"].split(";")) if v != "0")
+            cells += [pct(h["gen_agreement"]), counts]
+        print("| " + " | ".join(cells) + " |")
+
+
+def tables(rows, retrieval, profile, samples):
+    held = [r for r in rows if r["data"] == "held-out" and r["group"] in ("main", "fixed")]
+    if any(r["method"] == "fastgen" for r in held):
+        main_table(held, "Main: FastGen T sweep (held-out)")
+    if samples:
+        main_table(samples, "Main on the larger sample (held-out)")
+        fixed_table([r for r in samples if r["group"] == "fixed"], "Fixed policies, larger sample")
+    fixed_table([r for r in held if r["group"] == "fixed"], "Fixed policies")
+    ablation_table(rows, "held-out", "Ablations (T = 0.98), held-out data")
+    ablation_table(rows, "tune", "Ablations (T = 0.98), tune split (training files)")
+    ablation_both(rows)
     if profile:
         print("\n### Profiling cost\n")
         print("| config | prompt | generated | total (s) | profiling (s) | share |")
@@ -182,27 +441,49 @@ def main():
     ap.add_argument("dirs", nargs="+")
     ap.add_argument("--out", default="docs/figures")
     ap.add_argument("--tables", action="store_true")
+    ap.add_argument("--samples", nargs="+", default=[],
+                    help="a larger-sample run of the main and/or fixed groups (several folders "
+                         "are merged): tabled, and drawn into *_large.png")
     a = ap.parse_args()
     rows = unique_configs(read_csv(a.dirs, "results.csv"))
-    if not rows:
-        sys.exit("no results.csv rows in " + ", ".join(a.dirs))
+    stab = read_csv(a.dirs, "stability.csv")
+    if not rows and not stab:
+        sys.exit("no results.csv or stability.csv rows in " + ", ".join(a.dirs))
     os.makedirs(a.out, exist_ok=True)
-    main_rows = [r for r in rows if r["group"] in ("main", "fixed")]
-    curve_plot(main_rows, "bpb_delta", "bits/byte increase over the full cache",
-               "Teacher-forced quality vs KV memory (held-out code)",
-               os.path.join(a.out, "quality_vs_memory.png"), ref_y=0.0, symlog=True)
-    curve_plot(main_rows, "gen_agreement", "share of greedy tokens equal to full cache",
-               "Greedy generation agreement vs KV memory", os.path.join(a.out, "agreement_vs_memory.png"))
-    curve_plot(main_rows, "retrieval_token_accuracy", "retrieval answer-token accuracy",
-               "Key/value retrieval vs KV memory", os.path.join(a.out, "retrieval_vs_memory.png"))
-    heads = read_csv(a.dirs, "heads.csv")
-    head_plot(heads, os.path.join(a.out, "head_structure.png"))
+    # The curves are the held-out measurements; the tune split only serves the ablations.
+    main_rows = [r for r in rows if r["group"] in ("main", "fixed") and r["data"] == "held-out"]
+    if main_rows:
+        curve_plot(main_rows, "bpb_delta", "bits/byte increase over the full cache",
+                   "Teacher-forced quality vs KV memory (held-out code)",
+                   os.path.join(a.out, "quality_vs_memory.png"), ref_y=0.0, symlog=True)
+        curve_plot(main_rows, "gen_agreement", "share of greedy tokens equal to full cache",
+                   "Greedy generation agreement vs KV memory", os.path.join(a.out, "agreement_vs_memory.png"))
+        curve_plot(main_rows, "retrieval_token_accuracy", "retrieval answer-token accuracy",
+                   "Key/value retrieval vs KV memory", os.path.join(a.out, "retrieval_vs_memory.png"))
+        # heads.csv has no data column: take it from the folders whose results are held-out
+        held_dirs = [d for d in a.dirs
+                     if all(r["data"] == "held-out" for r in read_csv([d], "results.csv"))]
+        heads = read_csv(held_dirs, "heads.csv")
+        head_plot(heads, os.path.join(a.out, "head_structure.png"))
+    samples = unique_configs(read_csv(a.samples, "results.csv")) if a.samples else []
+    if samples:
+        n = samples[0]["scored_bytes"]
+        curve_plot(samples, "bpb_delta", "bits/byte increase over the full cache",
+                   f"Quality vs KV memory, larger sample ({n} bytes)",
+                   os.path.join(a.out, "quality_vs_memory_large.png"), ref_y=0.0, symlog=True)
+        curve_plot(samples, "gen_agreement", "share of greedy tokens equal to full cache",
+                   "Greedy agreement vs KV memory, larger sample",
+                   os.path.join(a.out, "agreement_vs_memory_large.png"))
+    stability_plot(stab, os.path.join(a.out, "stability.png"))
     if a.tables:
         retrieval = list(OrderedDict(((r["config"], r["context_bytes"]), r)
                                      for r in reversed(read_csv(a.dirs, "retrieval.csv"))).values())[::-1]
         profile = list(OrderedDict(((p["config"], p["generated_tokens"]), p)
                                    for p in reversed(read_csv(a.dirs, "profile.csv"))).values())[::-1]
-        tables(rows, retrieval, profile)
+        if rows:
+            tables(rows, retrieval, profile, samples)
+        if stab:
+            stability_tables(stab)
 
 
 if __name__ == "__main__":

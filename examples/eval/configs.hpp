@@ -7,7 +7,8 @@
 ///            sweep of ratios / windows, so that their memory brackets FastGen's;
 ///  ablation  at T = 0.98: a member dropped from every candidate (Table 4), the order
 ///            special -> frequent -> local -> punct (Table 5), r_l / r_f, and the spec's §6
-///            options (window base, score normalisation, sinks, GQA aggregation).
+///            options (window base, score normalisation, sinks, new-token mode, frozen classes,
+///            last-k recovery rows, GQA aggregation).
 
 #include <cstdint>
 #include <string>
@@ -183,6 +184,15 @@ inline auto make_configs(bool quick, bool ablations, std::vector<double> fixed_r
   abl("score mean", ladder_kind::fastgen, {.ranking = kvsieve::score_mode::mean});
   abl("sinks 4", ladder_kind::fastgen, {}, {.n_sinks = 4});
   abl("GQA worst", ladder_kind::fastgen, {}, {.group = kvsieve::group_reduce::worst});
+  abl("new token drop", ladder_kind::fastgen, {},
+      {.new_token = kvsieve::new_token_mode::drop_before_attention});
+  abl("frozen classes", ladder_kind::fastgen, {},
+      {.generated = kvsieve::generated_class_mode::frozen});
+  // The prompts are 160 tokens by default, so 32/64/128 rows are a fifth to four fifths of them;
+  // k >= the prompt length is the DEFAULT (all rows).
+  for (const std::int32_t k : {32, 64, 128}) {
+    abl(fmt::format("recovery rows {}", k), ladder_kind::fastgen, {}, {.recovery_rows = k});
+  }
   return c;
 }
 

@@ -1,13 +1,17 @@
 // SPDX-FileCopyrightText: 2026 kvsieve contributors
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-/// Held-out evaluation data for kvsieve-eval (never seen in training):
-///  - code: the held-out split of tools/train_tiny_llama.py, the .py files of the data root
-///    (default /usr/lib/python3.11; dist-packages, site-packages, __pycache__ skipped) in sorted
-///    relative-path order with index % 50 == 0;
+/// Evaluation data for kvsieve-eval:
+///  - code, held-out split (never seen in training; every reported quality figure): the .py
+///    files of the data root (default /usr/lib/python3.11; dist-packages, site-packages,
+///    __pycache__ skipped) in sorted relative-path order with index % 50 == 0, exactly the
+///    held-out split of tools/train_tiny_llama.py;
+///  - code, tune split (index % 50 == 25): training files, so that option defaults can be chosen
+///    without looking at held-out data;
 ///  - retrieval: synthetic key/value prompts in the training format ("k_1a2b = 'wxyz'" lines,
 ///    filler, "print(k_1a2b)  # -> '") drawn with this file's own generator and seed, not
-///    Python's, so the keys, values and filler (held-out code) differ from training.
+///    Python's, so the keys and values differ from training; the filler is code of the split
+///    the snippets come from.
 
 #include <algorithm>
 #include <cstdint>
@@ -23,8 +27,15 @@
 
 namespace eval {
 
-/// The held-out file list exactly as split_files(root, every) in tools/train_tiny_llama.py.
-inline auto held_out_files(const std::filesystem::path& root, int every = 50)
+/// Which files code_pieces reads.
+enum class data_split {
+  held_out, ///< index % 50 == 0: never trained on
+  tune,     ///< index % 50 == 25: training files, for choosing defaults
+};
+
+/// The sorted .py files of `root` with index % every == offset; offset 0 is the held-out list of
+/// split_files(root, every) in tools/train_tiny_llama.py.
+inline auto split_files(const std::filesystem::path& root, std::size_t offset, int every = 50)
     -> std::vector<std::string> {
   namespace fs = std::filesystem;
   std::vector<std::string> files;
@@ -46,11 +57,11 @@ inline auto held_out_files(const std::filesystem::path& root, int every = 50)
     }
   }
   std::sort(files.begin(), files.end());
-  std::vector<std::string> held;
-  for (std::size_t i = 0; i < files.size(); i += static_cast<std::size_t>(every)) {
-    held.push_back(files[i]);
+  std::vector<std::string> out;
+  for (std::size_t i = offset; i < files.size(); i += static_cast<std::size_t>(every)) {
+    out.push_back(files[i]);
   }
-  return held;
+  return out;
 }
 
 inline auto read_file(const std::filesystem::path& p) -> std::string {
@@ -60,12 +71,13 @@ inline auto read_file(const std::filesystem::path& p) -> std::string {
   return ss.str();
 }
 
-/// `count` held-out code pieces of `bytes` bytes, each starting at a line start (from the
-/// largest held-out files first, at most `per_file` pieces per file, evenly spaced in it).
+/// `count` code pieces of `bytes` bytes from `split`, each starting at a line start (from the
+/// largest files first, at most `per_file` pieces per file, evenly spaced in it).
 inline auto code_pieces(const std::filesystem::path& root, std::size_t count, std::size_t bytes,
-                        std::size_t per_file = 2) -> std::vector<std::string> {
+                        std::size_t per_file = 2, data_split split = data_split::held_out)
+    -> std::vector<std::string> {
   std::vector<std::pair<std::string, std::string>> texts;
-  for (const auto& rel : held_out_files(root)) {
+  for (const auto& rel : split_files(root, split == data_split::held_out ? 0 : 25)) {
     std::string t = read_file(root / rel);
     if (t.size() >= bytes + 64) {
       texts.emplace_back(rel, std::move(t));
@@ -104,14 +116,15 @@ struct retrieval_prompt {
 /// `n_questions` distinct keys are asked after the context.
 inline auto retrieval_prompts(const std::filesystem::path& root, std::size_t count,
                               std::size_t context_bytes, std::size_t n_questions,
-                              std::uint64_t seed) -> std::vector<retrieval_prompt> {
+                              std::uint64_t seed, data_split split = data_split::held_out)
+    -> std::vector<retrieval_prompt> {
   static constexpr std::string_view key_chars = "0123456789abcdef";
   static constexpr std::string_view val_chars = "abcdefghijklmnopqrstuvwxyz0123456789";
   std::mt19937_64 rng(seed);
   auto pick = [&](std::string_view chars) {
     return chars[std::uniform_int_distribution<std::size_t>(0, chars.size() - 1)(rng)];
   };
-  const auto filler = code_pieces(root, count, context_bytes, 4);
+  const auto filler = code_pieces(root, count, context_bytes, 4, split);
   std::vector<retrieval_prompt> out;
   for (std::size_t i = 0; i < count; ++i) {
     const std::size_t n_keys = std::max<std::size_t>(n_questions, context_bytes * 45 / 100 / 17);

@@ -1,8 +1,10 @@
 // SPDX-FileCopyrightText: 2026 kvsieve contributors
 // SPDX-License-Identifier: Apache-2.0
 // kvsieve-eval: FastGen against the full cache and fixed policies on held-out data, through the
-// reference decoder. Writes results.csv, retrieval.csv, heads.csv, profile.csv (columns in
-// docs/results.md). `--help` lists the options; `--quick` is the CTest smoke run.
+// reference decoder. Writes results.csv, retrieval.csv, heads.csv, profile.csv and
+// stability.csv (columns in docs/results.md). `--help` lists the options; `--quick` is the CTest
+// smoke run.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +28,7 @@
 #include "data.hpp"
 #include "report.hpp"
 #include "runner.hpp"
+#include "stability.hpp"
 
 namespace {
 
@@ -33,10 +36,16 @@ constexpr const char* usage = R"(usage: kvsieve-eval [options]
   --model DIR              LLaMA directory (default: the bundled tiny model)
   --data-root DIR          Python tree whose held-out split is used (default /usr/lib/python3.11)
   --out DIR                output folder for the CSV files (default eval-results)
-  --quick                  a tiny slice: 2 snippets, 2 T values, 1 fixed policy (CTest)
-  --groups LIST            comma-separated subset of main,fixed,ablation (default all;
-                           the full cache always runs: it is the reference)
-  --snippets N             teacher-forced held-out snippets (default 4)
+  --quick                  a tiny slice: 2 snippets, 2 T values, 1 fixed policy, a 1-prompt
+                           stability check (CTest)
+  --groups LIST            comma-separated subset of main,fixed,ablation,stability (default
+                           all; the full cache runs whenever a configuration group does: it is
+                           the reference)
+  --match TEXT             run only the configurations whose name contains TEXT (repeatable;
+                           the full cache always runs)
+  --data held-out|tune     code the snippets and retrieval filler come from (default held-out;
+                           tune = training files index % 50 == 25, for choosing defaults)
+  --snippets N             teacher-forced snippets of the --data split (default 4)
   --prompt-tokens N        prompt tokens per snippet, BOS included (default 160)
   --continuation-tokens N  scored tokens per snippet (default 352)
   --gen-prompts N          greedy prompts, the first snippets' prompts (default 4)
@@ -48,6 +57,10 @@ constexpr const char* usage = R"(usage: kvsieve-eval [options]
   --fixed-ratios LIST      fixed-policy sweep: local r_l, frequent r_f, local+frequent
                            r_l = r_f = r/2 (default 0.1,0.2,0.3,0.5,0.7,0.9)
   --windows LIST           sinks+recent sweep: recent tokens, 4 sinks (default 28,60,124,252,380)
+  --stability-prompts N    prompts of the stability check (default 16; --prompt-tokens each)
+  --stability-steps LIST   generated tokens after which it re-measures (default 10,20,30;
+                           0, the prompt itself, is always measured)
+  --stability-threshold T  T of the stability check's choices (default 0.98)
   --seed S                 retrieval generator seed (default 20261123; training used 1234+)
   --help                   this text
 )";
@@ -57,7 +70,9 @@ struct options {
   std::string data_root = "/usr/lib/python3.11";
   std::string out = "eval-results";
   bool quick = false;
-  std::set<std::string> groups{"main", "fixed", "ablation"};
+  std::set<std::string> groups{"main", "fixed", "ablation", "stability"};
+  std::vector<std::string> match;
+  eval::data_split data = eval::data_split::held_out;
   std::int32_t snippets = 4;
   std::int32_t prompt_tokens = 160;
   std::int32_t continuation_tokens = 352;
@@ -69,6 +84,9 @@ struct options {
   std::vector<std::int32_t> profile_lengths{128, 256, 512, 990};
   std::vector<double> fixed_ratios;
   std::vector<std::int32_t> windows;
+  std::int32_t stability_prompts = 16;
+  std::vector<std::int32_t> stability_steps{10, 20, 30};
+  double stability_threshold = 0.98;
   std::uint64_t seed = 20261123;
 };
 
@@ -129,11 +147,25 @@ auto parse(int argc, char** argv) -> options {
     } else if (a == "--groups") {
       o.groups.clear();
       for (const auto& g : split(v)) {
-        if (g != "main" && g != "fixed" && g != "ablation") {
+        if (g != "main" && g != "fixed" && g != "ablation" && g != "stability") {
           usage_error("unknown group '" + g + "'");
         }
         o.groups.insert(g);
       }
+    } else if (a == "--match") {
+      o.match.push_back(v);
+    } else if (a == "--data") {
+      if (v != "held-out" && v != "tune") {
+        usage_error("--data expects held-out or tune, got '" + v + "'");
+      }
+      o.data = v == "tune" ? eval::data_split::tune : eval::data_split::held_out;
+    } else if (a == "--stability-threshold") {
+      char* end = nullptr;
+      const double x = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(x > 0.0 && x <= 1.0)) {
+        usage_error("--stability-threshold expects a number in (0, 1], got '" + v + "'");
+      }
+      o.stability_threshold = x;
     } else if (a == "--fixed-ratios") {
       for (const auto& r : split(v)) {
         char* end = nullptr;
@@ -167,6 +199,10 @@ auto parse(int argc, char** argv) -> options {
         o.questions = parse_count(a, v);
       } else if (a == "--profile-lengths") {
         o.profile_lengths = counts();
+      } else if (a == "--stability-prompts") {
+        o.stability_prompts = parse_count(a, v);
+      } else if (a == "--stability-steps") {
+        o.stability_steps = counts();
       } else {
         usage_error("unknown option '" + a + "'");
       }
@@ -181,6 +217,8 @@ auto parse(int argc, char** argv) -> options {
     o.retrieval_lengths = {256};
     o.questions = 2;
     o.profile_lengths = {64};
+    o.stability_prompts = 1;
+    o.stability_steps = {10};
   }
   if (o.prompt_tokens < 2 || o.continuation_tokens < 1) {
     usage_error("--prompt-tokens must be >= 2 and --continuation-tokens >= 1");
@@ -199,7 +237,7 @@ auto build_workload(const options& o, const llama::config& cfg, const llama::tok
                    kvsieve::errc::invalid_argument, "prompt + continuation exceed the context");
   // Byte pieces long enough for `total` tokens of any tokenizer (>= 1 byte per token).
   const auto pieces =
-      eval::code_pieces(o.data_root, static_cast<std::size_t>(o.snippets), total * 4);
+      eval::code_pieces(o.data_root, static_cast<std::size_t>(o.snippets), total * 4, 2, o.data);
   kvsieve::expects(pieces.size() == static_cast<std::size_t>(o.snippets), kvsieve::errc::io,
                    "not enough held-out files for --snippets");
   for (const auto& text : pieces) {
@@ -219,7 +257,7 @@ auto build_workload(const options& o, const llama::config& cfg, const llama::tok
   for (const auto len : o.retrieval_lengths) {
     const auto prompts = eval::retrieval_prompts(
         o.data_root, static_cast<std::size_t>(o.retrieval_prompts), static_cast<std::size_t>(len),
-        static_cast<std::size_t>(o.questions), o.seed + static_cast<std::uint64_t>(len));
+        static_cast<std::size_t>(o.questions), o.seed + static_cast<std::uint64_t>(len), o.data);
     for (const auto& p : prompts) {
       eval::workload::retrieval_item item;
       item.context_bytes = static_cast<std::size_t>(len);
@@ -256,6 +294,39 @@ auto build_workload(const options& o, const llama::config& cfg, const llama::tok
   return w;
 }
 
+/// The stability check's prompts: BOS + prompt_tokens - 1 tokens of code pieces.
+auto stability_prompts(const options& o, const llama::tokenizer& tok)
+    -> std::vector<std::vector<std::int32_t>> {
+  const auto len = static_cast<std::size_t>(o.prompt_tokens);
+  const auto pieces = eval::code_pieces(o.data_root, static_cast<std::size_t>(o.stability_prompts),
+                                        len * 4, 2, o.data);
+  kvsieve::expects(pieces.size() == static_cast<std::size_t>(o.stability_prompts),
+                   kvsieve::errc::io, "not enough code files for --stability-prompts");
+  std::vector<std::vector<std::int32_t>> out;
+  for (const auto& text : pieces) {
+    auto ids = tok.encode(text, true);
+    kvsieve::expects(ids.size() >= len, kvsieve::errc::io, "code piece too short");
+    ids.resize(len);
+    out.push_back(std::move(ids));
+  }
+  return out;
+}
+
+auto selected(const options& o, const eval::config_spec& spec) -> bool {
+  if (spec.kind == eval::ladder_kind::full) {
+    return true;
+  }
+  if (o.groups.count(spec.group) == 0) {
+    return false;
+  }
+  if (o.match.empty()) {
+    return true;
+  }
+  const std::string name = spec.name();
+  return std::any_of(o.match.begin(), o.match.end(),
+                     [&](const std::string& m) { return name.find(m) != std::string::npos; });
+}
+
 } // namespace
 
 auto main(int argc, char** argv) -> int {
@@ -271,12 +342,29 @@ auto main(int argc, char** argv) -> int {
     auto w = build_workload(o, cfg, tok);
     const auto profile_lengths = w.profile_lengths;
     std::filesystem::create_directories(o.out);
-    eval::report_writer out(o.out);
+    const bool configs = o.groups.count("main") + o.groups.count("fixed") +
+                             o.groups.count("ablation") > 0;
+    if (o.groups.count("stability") > 0) {
+      const auto t0 = std::chrono::steady_clock::now();
+      auto steps = o.stability_steps;
+      steps.insert(steps.begin(), 0);
+      eval::write_stability(o.out, eval::stability(kvsieve::make_fastgen_ladder({}),
+                                                   o.stability_threshold, env,
+                                                   stability_prompts(o, tok), steps));
+      std::fprintf(stderr, "%-40s %d prompts, %.1f s\n", "stability",
+                   o.stability_prompts,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    if (!configs) {
+      std::fprintf(stderr, "kvsieve-eval: wrote %s/stability.csv\n", o.out.c_str());
+      return 0;
+    }
+    eval::report_writer out(o.out, o.data == eval::data_split::tune ? "tune" : "held-out");
 
     eval::result reference;
     for (const auto& spec : eval::make_configs(o.quick, o.groups.count("ablation") > 0,
                                                    o.fixed_ratios, o.windows)) {
-      if (spec.kind != eval::ladder_kind::full && o.groups.count(spec.group) == 0) {
+      if (!selected(o, spec)) {
         continue;
       }
       w.profile_lengths = spec.profile ? profile_lengths : std::vector<std::int32_t>{};

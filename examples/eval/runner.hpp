@@ -71,6 +71,8 @@ struct profile_row {
 struct result {
   double bits = 0.0;
   double bytes = 0.0;
+  double tokens = 0.0;                         ///< scored tokens
+  std::vector<std::vector<double>> token_bits; ///< [teacher item][token]: for the paired CIs
   double mem_ratio_sum = 0.0; ///< sum over decode steps of bytes_resident / bytes_full
   std::int64_t mem_steps = 0;
   double final_saved_sum = 0.0; ///< sum over teacher items of saved_fraction() at the end
@@ -134,12 +136,14 @@ auto evaluate(Ladder ladder, double threshold, kvsieve::cache_options opt,
     const double prof0 = cache.report().profile_seconds;
     const auto t0 = clock_type::now();
     auto logits = model.prefill(cache, 0, item.prompt, classes(item.prompt));
+    auto& bits = r.token_bits.emplace_back();
     for (const auto& h : cache.report().heads) {
       ++r.choices[static_cast<std::size_t>(h.head.layer)][static_cast<std::size_t>(h.choice)];
     }
     for (std::size_t j = 0; j < item.continuation.size(); ++j) {
       const std::int32_t next = item.continuation[j];
-      r.bits += neg_log2_prob(logits, next);
+      bits.push_back(neg_log2_prob(logits, next));
+      r.bits += bits.back();
       if (j + 1 == item.continuation.size()) {
         break;
       }
@@ -152,6 +156,7 @@ auto evaluate(Ladder ladder, double threshold, kvsieve::cache_options opt,
     r.run_seconds += std::chrono::duration<double>(clock_type::now() - t0).count();
     const auto rep = cache.report();
     r.bytes += static_cast<double>(item.continuation_bytes);
+    r.tokens += static_cast<double>(item.continuation.size());
     r.final_saved_sum += rep.saved_fraction();
     r.kept_fraction_sum += rep.mean_kept_fraction;
     r.profile_seconds += rep.profile_seconds - prof0;
