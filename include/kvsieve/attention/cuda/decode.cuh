@@ -156,14 +156,20 @@ __global__ void __launch_bounds__(decode_threads)
   }
   __syncthreads();
 
-  // Logits: each group of tpr threads takes a row; q stays in shared memory.
+  // Logits: each group of tpr threads takes a row; q stays in shared memory. Every thread runs
+  // the same number of iterations (idle row groups on zeros): the shuffles in group_sum name
+  // the whole warp, whose row groups would otherwise leave the loop at different times.
   float* lg = logits + (static_cast<std::size_t>(pair) * group + g0) * token_stride + begin;
-  for (int r = rg; r < count; r += shape::rows) {
-    const T* kp = s.key(head, begin + r);
-    float kf[shape::nv][shape::ve];
+  for (int r0 = 0; r0 < count; r0 += shape::rows) {
+    const int r = r0 + rg;
+    const bool live = r < count;
+    float kf[shape::nv][shape::ve] = {};
+    if (live) {
+      const T* kp = s.key(head, begin + r);
 #pragma unroll
-    for (int v = 0; v < shape::nv; ++v) {
-      load_vec(kp + (lane + v * shape::tpr) * shape::ve, kf[v]);
+      for (int v = 0; v < shape::nv; ++v) {
+        load_vec(kp + (lane + v * shape::tpr) * shape::ve, kf[v]);
+      }
     }
 #pragma unroll
     for (int g = 0; g < MAXG; ++g) {
@@ -177,7 +183,7 @@ __global__ void __launch_bounds__(decode_threads)
         }
       }
       dot = group_sum<shape::tpr>(dot) * scale;
-      if (lane == 0 && g < gn) {
+      if (live && lane == 0 && g < gn) {
         w_s[g * decode_chunk + r] = dot;
         lg[static_cast<std::size_t>(g) * token_stride + r] = dot;
       }

@@ -97,7 +97,7 @@ struct cache_state {
 
 inline constexpr int step_threads = 256;
 inline constexpr int update_threads = 128;
-inline constexpr int max_evictions = 1024; ///< per head and step (FastGen evicts one or two)
+inline constexpr int max_evictions = 1024; ///< listed per head and step; more take a slow path
 
 // Step 1: the new token of every pair is appended (or dropped, §6.6), all pages or none.
 template <class T, class Ladder>
@@ -213,6 +213,7 @@ __global__ void __launch_bounds__(update_threads)
   __shared__ int n_budget;
   __shared__ weakest best[update_threads / 32];
   __shared__ std::int32_t moves_from[max_evictions];
+  __shared__ int n_moves;
   if (*st.step_ok == 0) {
     return;
   }
@@ -325,15 +326,32 @@ __global__ void __launch_bounds__(update_threads)
   }
 
   const int ne = n_evicted;
-  if (ne > max_evictions) {
-    if (tid == 0) {
-      atomicOr(st.status, status_overflow);
-    }
-    return;
-  }
-  // Dense again: the i-th evicted slot below the new size takes the i-th surviving slot above.
   const std::int32_t kept = n - ne;
-  if (tid == 0) {
+  if (ne > max_evictions) {
+    // More evictions than the list holds (only a policy whose window or budget shrinks sharply
+    // gets here): one thread compacts by two pointers. Slow, but the step completes correctly.
+    if (tid == 0) {
+      std::int32_t lo = 0;
+      std::int32_t hi = n - 1;
+      while (true) {
+        while (lo < hi && *s.reason(head, lo) != keep_reason::evicted) {
+          ++lo;
+        }
+        while (hi > lo && *s.reason(head, hi) == keep_reason::evicted) {
+          --hi;
+        }
+        if (lo >= hi) {
+          break;
+        }
+        s.move_token(head, hi, lo, 0, 1);
+        ++lo;
+        --hi;
+      }
+      n_moves = 0;
+    }
+    __syncthreads();
+  } else if (tid == 0) {
+    // Dense again: the i-th evicted slot below the new size takes the i-th survivor above it.
     for (int i = 1; i < ne; ++i) { // insertion sort: ne is tiny
       const std::int32_t x = evicted[i];
       int j = i - 1;
@@ -359,10 +377,10 @@ __global__ void __launch_bounds__(update_threads)
       }
       moves_from[hole] = from++;
     }
-    n_budget = holes; // reused: the number of moves
+    n_moves = holes;
   }
   __syncthreads();
-  const int moves = n_budget;
+  const int moves = n_moves;
   for (int m = 0; m < moves; ++m) {
     s.move_token(head, moves_from[m], evicted[m], tid, update_threads);
   }
@@ -436,7 +454,7 @@ public:
       return fmt::format("sequence {} layer {} is already prefilled; release({}) first", seq,
                          layer, seq);
     });
-    expects(n <= store_.max_pages_per_head() * store_.geometry().page_size,
+    expects(n <= capacity(),
             errc::invalid_argument, [&] {
               return fmt::format("prompt of {} tokens exceeds the cache's max_context", n);
             });
@@ -512,21 +530,22 @@ public:
     d_reasons_.reserve_discard(std::max<std::size_t>(reasons_.size(), 1));
     d_scores_.reserve_discard(std::max<std::size_t>(scores_.size(), 1));
     d_classes_.reserve_discard(len);
-    d_offsets_.upload(offsets_);
-    d_rows_.upload(rows_);
-    d_reasons_.upload(reasons_);
-    d_scores_.upload(scores_);
-    d_classes_.upload(classes);
+    // Every copy is ordered on the cache's stream (which may be a non-blocking one).
+    d_offsets_.upload_async(offsets_, 0, stream_);
+    d_rows_.upload_async(rows_, 0, stream_);
+    d_reasons_.upload_async(reasons_, 0, stream_);
+    d_scores_.upload_async(scores_, 0, stream_);
+    d_classes_.upload_async(classes, 0, stream_);
     store_.assign_prompt(first, offsets_, d_offsets_.data(), d_rows_.data(), d_reasons_.data(),
                          d_scores_.data(), d_classes_.data(), k, v, stream_);
-    choice_.upload(choices, first);
-    window_begin_.upload(begins, first);
+    choice_.upload_async(choices, first, stream_);
+    window_begin_.upload_async(begins, first, stream_);
     const auto sl = layer_index(seq, layer);
     const std::int32_t lengths[1] = {n};
-    length_.upload(lengths, sl);
-    prompt_length_.upload(lengths, sl);
+    length_.upload_async(lengths, sl, stream_);
+    prompt_length_.upload_async(lengths, sl, stream_);
     const double zero[1] = {0.0};
-    kept_sum_.upload(zero, sl);
+    kept_sum_.upload_async(zero, sl, stream_);
     check(cudaStreamSynchronize(stream_), "prefill compaction");
     const auto t2 = std::chrono::steady_clock::now();
     prefill_seconds_ += std::chrono::duration<double>(t1 - t0).count();
@@ -563,7 +582,7 @@ public:
       });
       expects(std::count(seqs.begin(), seqs.end(), s) == 1, errc::invalid_argument,
               [&] { return fmt::format("sequence {} appears twice in one decode batch", s); });
-      expects(ls.length < store_.max_pages_per_head() * g.page_size, errc::out_of_range, [&] {
+      expects(ls.length < capacity(), errc::out_of_range, [&] {
         return fmt::format("sequence {} layer {} reached the cache's max_context", s, layer);
       });
       batch.seq[b] = s;
@@ -610,8 +629,8 @@ public:
       layers_[layer_index(seq, l)] = layer_entry{};
     }
     const std::vector<std::int32_t> zeros(static_cast<std::size_t>(g.n_layer), 0);
+    length_.upload_async(zeros, layer_index(seq, 0), stream_);
     check(cudaStreamSynchronize(stream_), "release");
-    length_.upload(zeros, layer_index(seq, 0));
   }
 
   /// Waits for the stream and raises a deferred device error (see the file comment).
@@ -700,6 +719,11 @@ private:
     return o;
   }
 
+  // Most tokens one head may hold (64-bit: max_context near 2^31 must not wrap).
+  [[nodiscard]] auto capacity() const -> std::int64_t {
+    return std::int64_t{store_.max_pages_per_head()} * store_.geometry().page_size;
+  }
+
   [[nodiscard]] auto scale() const -> float {
     return opt_.scale > 0.0F
                ? opt_.scale
@@ -746,8 +770,8 @@ private:
             "a decode step found the device page pool exhausted; that step changed nothing "
             "and its output is invalid");
     raise(errc::out_of_range,
-          "a decode step exceeded max_context or evicted more than 1024 tokens of one head; "
-          "that step did not complete");
+          "a decode step would have exceeded max_context; that step changed nothing and its "
+          "output is invalid");
   }
 
   Ladder ladder_;

@@ -100,6 +100,14 @@ public:
     check(cudaMemcpy(dst.data(), data_ + offset, dst.size_bytes(), cudaMemcpyDeviceToHost),
           "cudaMemcpy device to host");
   }
+  /// Ordered on `stream`. The source may be pageable: CUDA stages it before returning, so the
+  /// caller may reuse it at once.
+  void upload_async(std::span<const T> src, std::size_t offset, cudaStream_t stream) {
+    expects(offset + src.size() <= size_, errc::out_of_range, "device_buffer::upload past the end");
+    check(cudaMemcpyAsync(data_ + offset, src.data(), src.size_bytes(), cudaMemcpyHostToDevice,
+                          stream),
+          "cudaMemcpyAsync host to device");
+  }
   void fill_zero(cudaStream_t stream = nullptr) {
     if (size_ > 0) {
       check(cudaMemsetAsync(data_, 0, bytes(), stream), "cudaMemsetAsync");

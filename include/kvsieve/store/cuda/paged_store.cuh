@@ -164,6 +164,7 @@ __global__ void erase_one(store_view<T> s, std::int32_t head, std::int32_t slot)
     s.move_token(head, last, slot, static_cast<std::int32_t>(threadIdx.x),
                  static_cast<std::int32_t>(blockDim.x));
   }
+  __syncthreads(); // every thread has read sizes[head] before thread 0 shrinks it
   if (threadIdx.x == 0) {
     if (last % s.page_size == 0) {
       s.free_list[(*s.free_top)++] =
@@ -312,8 +313,9 @@ public:
       : geometry_(checked(g, max_context)),
         page_bytes_(paged_store<T, host_space>::page_bytes_for(g)),
         stride_(max_context > 0
-                    ? std::min<std::int32_t>((max_context + g.page_size - 1) / g.page_size,
-                                             static_cast<std::int32_t>(g.max_pages))
+                    ? static_cast<std::int32_t>(std::min<std::int64_t>(
+                          (std::int64_t{max_context} + g.page_size - 1) / g.page_size,
+                          static_cast<std::int64_t>(g.max_pages)))
                     : static_cast<std::int32_t>(g.max_pages)),
         n_heads_(static_cast<std::size_t>(g.n_seq) * static_cast<std::size_t>(g.n_layer) *
                  static_cast<std::size_t>(g.n_head_kv)),
@@ -477,6 +479,12 @@ public:
                      const std::int32_t* offsets, const std::int32_t* rows,
                      const keep_reason* reasons, const float* scores, const token_class* classes,
                      const In* k, const In* v, cudaStream_t stream = nullptr) {
+    // The prompt's rows are [L, n_head_kv, D]: the heads written are one layer's, from its KV
+    // head 0, so that local head h reads column h of the prompt.
+    const auto hkv = static_cast<std::size_t>(geometry_.n_head_kv);
+    expects(!host_offsets.empty() && host_offsets.size() - 1 <= hkv && first % hkv == 0,
+            errc::invalid_argument,
+            "assign_prompt: offsets must cover 1 to n_head_kv heads of one layer, from KV head 0");
     const auto count = host_offsets.size() - 1;
     expects(first + count <= n_heads_, errc::out_of_range, "assign_prompt: heads past the store");
     std::int64_t pages = 0;
