@@ -298,6 +298,32 @@ def stability_tables(stab, thresholds=(0.90, 0.95, 0.98)):
         total = len(heads[base])
         print(f"| {t:.2f} | {n} of {total} | " + " | ".join(cells) +
               f" | {same} / {cheaper} / {dearer} |")
+    last = [k for k in keys if k[0] == 0 and k != base]
+    gen = [k for k in keys if k[0] > 0]
+    if last and gen:
+        print(f"\n### Stability: profile on the prompt's {label(last[0], prompt_rows)[8:]} instead "
+              "(§6.1 OPTION)\n")
+        print("| T | heads not choosing full | " + " | ".join(label(k, prompt_rows) for k in gen) +
+              " | misses: median (max) shortfall on generated rows / median margin on the prompt |")
+        print("|---|---|" + "---|" * len(gen) + "---|")
+        for t in thresholds:
+            cells = []
+            n = 0
+            for k in gen:
+                ok, n = holds(heads, last[0], k, t, non_full_only=True)
+                cells.append(f"{ok}/{n} ({100 * ok / n:.0f}%)" if n else "—")
+            short_by, margin = [], []
+            for h, masses in heads[last[0]].items():
+                c = choice(masses, t)
+                if c == len(masses) - 1:
+                    continue
+                for k in gen:
+                    if heads[k][h][c] < t - 1e-9:
+                        short_by.append(t - heads[k][h][c])
+                        margin.append(masses[c] - t)
+            misses = (f"{sorted(short_by)[len(short_by) // 2]:.3f} ({max(short_by):.3f}) / "
+                      f"{sorted(margin)[len(margin) // 2]:.3f}" if short_by else "—")
+            print(f"| {t:.2f} | {n} of {len(heads[base])} | " + " | ".join(cells) + f" | {misses} |")
     print("\n### Stability per layer: S+P+F+L mass (mean over prompts and the layer's KV heads)\n")
     spfl = len(order) - 2
     layers = sorted({h[1] for h in heads[base]})
