@@ -4,12 +4,16 @@
 /// Runtime settings of adaptive_cache and its report. Each DEFAULT/OPTION of fastgen-spec §6 that
 /// is not a policy parameter lives here (the policy ones are in fastgen_params).
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include <kvsieve/core/error.hpp>
 #include <kvsieve/core/group.hpp>
 #include <kvsieve/store/concepts.hpp>
 
@@ -37,6 +41,41 @@ struct cache_options {
   new_token_mode new_token = new_token_mode::attend_then_decide; ///< §6.6
   generated_class_mode generated = generated_class_mode::classify; ///< §6.7
 };
+
+/// The options with their defaults filled in (n_head_q 0 -> n_head_kv), as every cache stores
+/// them. Throws errc::invalid_argument when n_head_q is not a positive multiple of n_head_kv,
+/// n_sinks or recovery_rows is negative, or the scale is negative or not finite.
+[[nodiscard]] inline auto validated(cache_options o, const store_geometry& g) -> cache_options {
+  if (o.n_head_q == 0) {
+    o.n_head_q = g.n_head_kv;
+  }
+  expects(g.n_head_kv > 0 && o.n_head_q > 0 && o.n_head_q % g.n_head_kv == 0,
+          errc::invalid_argument, [&] {
+            return fmt::format("n_head_q ({}) must be a positive multiple of n_head_kv ({})",
+                               o.n_head_q, g.n_head_kv);
+          });
+  expects(o.n_sinks >= 0, errc::invalid_argument, "n_sinks must be >= 0");
+  expects(o.recovery_rows >= 0, errc::invalid_argument, "recovery_rows must be >= 0");
+  expects(std::isfinite(o.scale) && o.scale >= 0.0F, errc::invalid_argument,
+          "scale must be finite and >= 0 (0 selects 1/sqrt(head_dim))");
+  return o;
+}
+
+/// The attention logit scale: options.scale, or 1 / sqrt(head_dim) when it is 0.
+[[nodiscard]] inline auto logit_scale(const cache_options& o, const store_geometry& g) -> float {
+  return o.scale > 0.0F ? o.scale : 1.0F / std::sqrt(static_cast<float>(g.head_dim));
+}
+
+/// The flat index of (sequence, layer). Throws errc::out_of_range for either outside g.
+[[nodiscard]] inline auto layer_slot(const store_geometry& g, std::int32_t seq,
+                                     std::int32_t layer) -> std::size_t {
+  expects(seq >= 0 && seq < g.n_seq, errc::out_of_range,
+          [&] { return fmt::format("sequence index {} outside [0, {})", seq, g.n_seq); });
+  expects(layer >= 0 && layer < g.n_layer, errc::out_of_range,
+          [&] { return fmt::format("layer index {} outside [0, {})", layer, g.n_layer); });
+  return static_cast<std::size_t>(seq) * static_cast<std::size_t>(g.n_layer) +
+         static_cast<std::size_t>(layer);
+}
 
 /// One KV head in the report.
 struct head_report {

@@ -421,7 +421,7 @@ public:
                  std::int32_t max_context, cache_options options = {},
                  cudaStream_t stream = nullptr)
       : ladder_(std::move(ladder)), profiler_(std::move(profiler)),
-        store_(geometry, max_context), opt_(checked(options, geometry)),
+        store_(geometry, max_context), opt_(validated(options, geometry)),
         group_(opt_.n_head_q / geometry.n_head_kv), stream_(stream),
         layers_(static_cast<std::size_t>(geometry.n_seq) *
                 static_cast<std::size_t>(geometry.n_layer)),
@@ -703,40 +703,14 @@ private:
     std::vector<double> recovered;
   };
 
-  static auto checked(cache_options o, const store_geometry& g) -> cache_options {
-    if (o.n_head_q == 0) {
-      o.n_head_q = g.n_head_kv;
-    }
-    expects(g.n_head_kv > 0 && o.n_head_q > 0 && o.n_head_q % g.n_head_kv == 0,
-            errc::invalid_argument, [&] {
-              return fmt::format("n_head_q ({}) must be a positive multiple of n_head_kv ({})",
-                                 o.n_head_q, g.n_head_kv);
-            });
-    expects(o.n_sinks >= 0, errc::invalid_argument, "n_sinks must be >= 0");
-    expects(o.recovery_rows >= 0, errc::invalid_argument, "recovery_rows must be >= 0");
-    expects(std::isfinite(o.scale) && o.scale >= 0.0F, errc::invalid_argument,
-            "scale must be finite and >= 0 (0 selects 1/sqrt(head_dim))");
-    return o;
-  }
-
   // Most tokens one head may hold (64-bit: max_context near 2^31 must not wrap).
   [[nodiscard]] auto capacity() const -> std::int64_t {
     return std::int64_t{store_.max_pages_per_head()} * store_.geometry().page_size;
   }
 
-  [[nodiscard]] auto scale() const -> float {
-    return opt_.scale > 0.0F
-               ? opt_.scale
-               : 1.0F / std::sqrt(static_cast<float>(store_.geometry().head_dim));
-  }
+  [[nodiscard]] auto scale() const -> float { return logit_scale(opt_, store_.geometry()); }
   [[nodiscard]] auto layer_index(std::int32_t seq, std::int32_t layer) const -> std::size_t {
-    const auto& g = store_.geometry();
-    expects(seq >= 0 && seq < g.n_seq, errc::out_of_range,
-            [&] { return fmt::format("sequence index {} outside [0, {})", seq, g.n_seq); });
-    expects(layer >= 0 && layer < g.n_layer, errc::out_of_range,
-            [&] { return fmt::format("layer index {} outside [0, {})", layer, g.n_layer); });
-    return static_cast<std::size_t>(seq) * static_cast<std::size_t>(g.n_layer) +
-           static_cast<std::size_t>(layer);
+    return layer_slot(store_.geometry(), seq, layer);
   }
   auto layer_state(std::int32_t seq, std::int32_t layer) -> layer_entry& {
     return layers_[layer_index(seq, layer)];
