@@ -121,6 +121,12 @@ TEMPLATE_TEST_CASE("CUDA cache equals the host cache step for step (FastGen ladd
   compare<TestType>(make_fastgen_ladder(), threshold, p, {}, 16);
 }
 
+TEST_CASE("CUDA cache equals the host cache over a long decode", "[cuda][cache][long]") {
+  // 1000-token prompt, 3000 steps: windows and budgets grow past several chunks and pages.
+  const auto p = make_problem(1000, 8, 2, 128, 3000, 21);
+  compare<kvsieve::bfloat16>(make_fastgen_ladder(), 0.9, p, {}, 16);
+}
+
 TEST_CASE("CUDA cache equals the host cache under every section-6 option", "[cuda][cache]") {
   const auto p = make_problem(260, 8, 2, 64, 400, 5);
   SECTION("sinks, worst-case group, mean ranking, prompt bases") {
