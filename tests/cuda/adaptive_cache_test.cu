@@ -152,6 +152,49 @@ TEST_CASE("CUDA cache equals the host cache under every section-6 option", "[cud
   }
 }
 
+namespace {
+// Policies whose window or budget collapses at step `cut`: more than 1024 tokens of one head
+// leave in one step (the step kernel's slow compaction path).
+struct shrink_window {
+  static constexpr std::string_view name = "shrink_window";
+  std::int32_t cut = 0;
+  [[nodiscard]] constexpr auto keeps(token_info tok, step_context /*ctx*/) const noexcept
+      -> bool {
+    return tok.cls == token_class::special;
+  }
+  [[nodiscard]] constexpr auto window(step_context ctx) const noexcept -> std::int32_t {
+    return ctx.length < cut ? ctx.length : 8;
+  }
+};
+struct shrink_budget {
+  static constexpr std::string_view name = "shrink_budget";
+  std::int32_t cut = 0;
+  [[nodiscard]] constexpr auto keeps(token_info /*tok*/, step_context /*ctx*/) const noexcept
+      -> bool {
+    return false;
+  }
+  [[nodiscard]] constexpr auto window(step_context ctx) const noexcept -> std::int32_t {
+    return ctx.length < cut ? ctx.length : 8;
+  }
+  [[nodiscard]] constexpr auto budget(step_context ctx) const noexcept -> std::int32_t {
+    return ctx.length < cut ? ctx.length : 20;
+  }
+};
+} // namespace
+
+// One candidate each, so any T picks it; the comparison is step for step as above.
+TEST_CASE("CUDA cache: more than 1024 evictions in one step (slow compaction path)",
+          "[cuda][cache][slow]") {
+  const auto p = make_problem(1100, 4, 2, 32, 6, 9);
+  SECTION("window collapse, float") {
+    compare<float>(ladder<shrink_window>(shrink_window{1103}), 1.0, p, {}, 16);
+  }
+  SECTION("budget collapse, bf16") {
+    compare<kvsieve::bfloat16>(ladder<shrink_budget>(shrink_budget{1103}), 1.0, p,
+                               {.n_sinks = 2}, 8);
+  }
+}
+
 TEST_CASE("CUDA cache: argument errors", "[cuda][cache]") {
   const store_geometry g{.n_seq = 2, .n_layer = 1, .n_head_kv = 2, .head_dim = 64,
                          .page_size = 16, .max_pages = 64};

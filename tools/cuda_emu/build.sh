@@ -2,7 +2,7 @@
 # Builds kvsieve's [cuda] tests (or a driver) against the host emulator of the CUDA kernels.
 # usage: tools/cuda_emu/build.sh asan|tsan|opt NAME...
 #   NAME: paged_store | decode | adaptive_cache | prefill (tests/cuda/NAME_test.cu, unchanged),
-#         or a driver: cache_batch | cache_slow | cache_tsan (tools/cuda_emu/drivers/NAME.cu)
+#         or a driver: cache_batch (tools/cuda_emu/drivers/NAME.cu)
 # Binaries: $EMU_OUT/bin/NAME_MODE (EMU_OUT defaults to build/cuda-emu).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

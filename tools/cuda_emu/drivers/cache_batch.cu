@@ -145,3 +145,12 @@ TEST_CASE("batched cache: section-6 options", "[batch]") {
                    {.recovery_rows = 64, .new_token = new_token_mode::drop_before_attention,
                     .generated = generated_class_mode::frozen}, 12, 1, 64, 16, {100, 40, 300}, 100, 24);
 }
+// Small enough for ThreadSanitizer (build.sh tsan cache_batch, then run "[tsan]").
+TEST_CASE("tsan: small batched runs", "[tsan]") {
+  batch_compare<kvsieve::bfloat16>(make_fastgen_ladder(), 0.9, {}, 8, 2, 64, 16, {37, 70}, 12, 31);
+  fastgen_params fp;
+  fp.ranking = score_mode::mean;
+  fp.budget_base = length_base::prompt;
+  batch_compare<float>(make_fastgen_ladder(fp), 0.95, {.n_sinks = 4, .group = group_reduce::worst}, 4, 4, 32, 8, {40, 25}, 10, 32);
+  batch_compare<float>(make_fastgen_ladder(), 0.9, {.recovery_rows = 16, .new_token = new_token_mode::drop_before_attention, .generated = generated_class_mode::frozen}, 12, 1, 32, 8, {30, 50}, 10, 33);
+}
