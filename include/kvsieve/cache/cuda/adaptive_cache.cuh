@@ -496,14 +496,12 @@ public:
     for (std::int32_t h = 0; h < g.n_head_kv; ++h) {
       for (std::int32_t i = 0; i < group_; ++i) {
         const auto qh = static_cast<std::size_t>(h * group_ + i);
-        std::vector<float> near;
-        for (std::size_t w = 0; w < windows.size(); ++w) {
-          const float* src = host_stats_.data() + 2 * hq * len + (qh * windows.size() + w) * len;
-          near.insert(near.end(), src, src + len);
-        }
+        // near is [n_head_q][n_windows][L]: one query head's windows are already contiguous.
+        const std::size_t nw = windows.size();
         group_stats_[static_cast<std::size_t>(i)].assign(
             first_row, windows, {host_stats_.data() + qh * len, len},
-            {host_stats_.data() + hq * len + qh * len, len}, near);
+            {host_stats_.data() + hq * len + qh * len, len},
+            {host_stats_.data() + 2 * hq * len + qh * nw * len, nw * len});
       }
       const auto& plan = planner_.plan(ladder_, profiler_,
                                        std::span<const head_stats>(group_stats_), opt_.group,
