@@ -4,6 +4,8 @@
 /// kvsieve::error: the one exception type the library throws for bad input or bad state.
 /// Every message names the argument or object at fault and where the check was written.
 
+#include <kvsieve/core/config.hpp> // first: rejects unsupported compilers before <source_location>
+
 #include <source_location>
 #include <stdexcept>
 #include <string>
@@ -44,11 +46,29 @@ enum class errc {
   return "unknown";
 }
 
+namespace detail {
+/// The part of a source path worth showing a user: from the last `include/` on (the header as
+/// it is included, e.g. `kvsieve/cache/adaptive_cache.hpp`), else the last two components.
+/// A build machine's absolute path says nothing to whoever reads the message.
+[[nodiscard]] constexpr auto short_source_path(std::string_view path) noexcept -> std::string_view {
+  if (const auto inc = path.rfind("include/"); inc != std::string_view::npos) {
+    return path.substr(inc + 8);
+  }
+  const auto last = path.rfind('/');
+  if (last == std::string_view::npos || last == 0) {
+    return path;
+  }
+  const auto before = path.rfind('/', last - 1);
+  return before == std::string_view::npos ? path : path.substr(before + 1);
+}
+} // namespace detail
+
 class error : public std::runtime_error {
 public:
   error(errc code, const std::string& what, std::source_location where)
       : std::runtime_error(fmt::format("kvsieve: {}: {} [{}:{}]", to_string(code), what,
-                                       where.file_name(), where.line())),
+                                       detail::short_source_path(where.file_name()),
+                                       where.line())),
         code_(code) {}
 
   [[nodiscard]] auto code() const noexcept -> errc { return code_; }
