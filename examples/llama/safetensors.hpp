@@ -7,8 +7,11 @@
 ///   {"<name>": {"dtype": "BF16", "shape": [r, c], "data_offsets": [begin, end]}, ...,
 ///    "__metadata__": {...}}
 /// then the data buffer; offsets are bytes relative to the start of that buffer.
-/// Errors are kvsieve::error with errc::io and a message naming the file (and the tensor).
+/// Errors are kvsieve::error with errc::io and a message naming the file (and the tensor);
+/// everything in the header is checked against the file's size before anything is allocated,
+/// and a conversion that does not fit in memory is errc::out_of_memory.
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstddef>
@@ -18,6 +21,8 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <new>
+#include <stdexcept>
 #include <span>
 #include <string>
 #include <string_view>
@@ -37,6 +42,8 @@
 
 #include <kvsieve/core/error.hpp>
 #include <kvsieve/core/numeric.hpp>
+
+#include <llama/json_input.hpp>
 
 namespace llama {
 
@@ -111,6 +118,7 @@ private:
 struct tensor_info {
   std::string dtype;                ///< as written: "F32", "F16", "BF16", "I8", ...
   std::vector<std::size_t> shape;   ///< row-major extents; [] is a scalar
+  std::size_t n_elements = 1;       ///< product(shape); checked not to overflow
   std::span<const std::byte> bytes; ///< the data, inside the mapping
 };
 
@@ -133,9 +141,13 @@ struct tensor_info {
   return 0;
 }
 
-/// "[a, b, c]", for messages.
+/// "[a, b, c]", for messages; past 8 extents "[a, ..., h, ... (n extents)]".
 [[nodiscard]] inline auto format_shape(std::span<const std::size_t> shape) -> std::string {
-  return fmt::format("[{}]", fmt::join(shape, ", "));
+  constexpr std::size_t shown = 8;
+  if (shape.size() <= shown) {
+    return fmt::format("[{}]", fmt::join(shape, ", "));
+  }
+  return fmt::format("[{}, ... ({} extents)]", fmt::join(shape.first(shown), ", "), shape.size());
 }
 
 /// A mapped safetensors file with a checked header. Move-only (it owns the mapping).
@@ -158,22 +170,26 @@ public:
       return fmt::format("header length {} runs past the end of the file ({} bytes)", n,
                          all.size());
     });
+    // The format's own limit (huggingface/safetensors MAX_HEADER_SIZE): a header is a table of
+    // names and offsets, so a larger one is a damaged or hostile file.
+    expect(n <= max_header_bytes, [&] {
+      return fmt::format("header length {} is more than the format's limit of {} bytes", n,
+                         max_header_bytes);
+    });
     const auto header = all.subspan(8, static_cast<std::size_t>(n));
     const auto data = all.subspan(8 + static_cast<std::size_t>(n));
-    nlohmann::json j;
-    try {
-      const auto* text = reinterpret_cast<const char*>(header.data());
-      j = nlohmann::json::parse(text, text + header.size());
-    } catch (const nlohmann::json::exception& e) {
-      expect(false, [&] { return fmt::format("malformed JSON header: {}", e.what()); });
-    }
+    const auto j = detail::parse_json(
+        std::string_view(reinterpret_cast<const char*>(header.data()), header.size()),
+        map_.path().string() + ": header", detail::duplicate_keys::reject);
     expect(j.is_object(), "the header is not a JSON object");
-    for (const auto& [name, entry] : j.items()) {
-      if (name != "__metadata__") {
-        tensors_.emplace(name, parse_entry(name, entry, data));
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (it.key() != "__metadata__") {
+        tensors_.emplace(it.key(), parse_entry(it.key(), it.value(), data));
       }
     }
   }
+
+  static constexpr std::uint64_t max_header_bytes = 100'000'000;
 
   [[nodiscard]] auto path() const noexcept -> const std::filesystem::path& { return map_.path(); }
   [[nodiscard]] auto tensors() const noexcept -> const tensor_map& { return tensors_; }
@@ -187,7 +203,7 @@ public:
   /// The entry named `name`; throws errc::io when the file has none.
   [[nodiscard]] auto tensor(std::string_view name) const -> const tensor_info& {
     const auto* t = find(name);
-    expect(t != nullptr, [&] { return fmt::format("no tensor '{}'", name); });
+    expect(t != nullptr, [&] { return fmt::format("no tensor '{}'", detail::printable(name)); });
     return *t;
   }
 
@@ -200,19 +216,14 @@ public:
     return t.dtype == "F32" && aligned ? reinterpret_cast<const float*>(t.bytes.data()) : nullptr;
   }
 
-  /// Converts tensor `name` to float into `out` (product(shape) values, row-major).
+  /// Converts tensor `name` to float into `out` (n_elements values, row-major).
   /// Throws errc::io when the tensor is absent or its dtype is not F32, F16 or BF16, and
   /// errc::shape_mismatch when out.size() differs from its element count.
   void read_floats(std::string_view name, std::span<float> out) const {
-    const auto& t = tensor(name);
-    const std::size_t size = dtype_size(t.dtype);
-    expect(t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16", [&] {
-      return fmt::format("tensor '{}' has dtype {}; only F32, F16 and BF16 are supported", name,
-                         t.dtype);
-    });
-    kvsieve::expects(out.size() * size == t.bytes.size(), kvsieve::errc::shape_mismatch, [&] {
-      return fmt::format("{}: tensor '{}' of shape {} read into {} floats", path().string(), name,
-                         format_shape(t.shape), out.size());
+    const auto& t = convertible(name);
+    kvsieve::expects(out.size() == t.n_elements, kvsieve::errc::shape_mismatch, [&] {
+      return fmt::format("{}: tensor '{}' of shape {} read into {} floats", path().string(),
+                         detail::printable(name), format_shape(t.shape), out.size());
     });
     const auto* src = t.bytes.data();
     if (t.dtype == "F32") {
@@ -226,19 +237,42 @@ public:
     }
   }
 
-  /// read_floats into a new vector.
+  /// read_floats into a new vector. Throws as read_floats does, and errc::out_of_memory naming
+  /// the tensor when the vector cannot be allocated; the dtype is checked before allocating.
   [[nodiscard]] auto read_floats(std::string_view name) const -> std::vector<float> {
-    const auto& t = tensor(name);
-    std::size_t n = 1;
-    for (const auto e : t.shape) {
-      n *= e; // cannot overflow: the header check bounded product * size by the file size
+    const auto& t = convertible(name);
+    std::vector<float> out;
+    try {
+      out.resize(t.n_elements);
+    } catch (const std::bad_alloc&) {
+      out_of_memory(name, t);
+    } catch (const std::length_error&) {
+      out_of_memory(name, t);
     }
-    std::vector<float> out(n);
     read_floats(name, out);
     return out;
   }
 
 private:
+  // The tensor `name`, checked to be of a dtype read_floats converts (whose byte count the
+  // header check tied to its shape, so n_elements floats are at most twice the file's size).
+  [[nodiscard]] auto convertible(std::string_view name) const -> const tensor_info& {
+    const auto& t = tensor(name);
+    expect(t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16", [&] {
+      return fmt::format("tensor '{}' has dtype {}; only F32, F16 and BF16 are supported",
+                         detail::printable(name), detail::printable(t.dtype, 40));
+    });
+    return t;
+  }
+
+  [[noreturn]] void out_of_memory(std::string_view name, const tensor_info& t) const {
+    kvsieve::raise(kvsieve::errc::out_of_memory,
+                   fmt::format("{}: cannot allocate {} floats ({} MiB) for tensor '{}' of shape {}",
+                               path().string(), t.n_elements,
+                               t.n_elements / (std::size_t{1} << 18U), detail::printable(name),
+                               format_shape(t.shape)));
+  }
+
   template <class Message>
   void expect(bool ok, Message&& message) const {
     kvsieve::expects(ok, kvsieve::errc::io, [&] {
@@ -265,10 +299,13 @@ private:
     return v.is_number_unsigned() || (v.is_number_integer() && v.get<std::int64_t>() >= 0);
   }
 
-  auto parse_entry(const std::string& name, const nlohmann::json& e,
+  auto parse_entry(const std::string& raw_name, const nlohmann::json& e,
                    std::span<const std::byte> data) const -> tensor_info {
+    const auto name = detail::printable(raw_name);
     const auto bad = [&](std::string_view why) {
-      return [&, why] { return fmt::format("tensor '{}': {} in {}", name, why, e.dump()); };
+      return [&, why] {
+        return fmt::format("tensor '{}': {} in {}", name, why, detail::excerpt(e));
+      };
     };
     expect(e.is_object(), bad("the entry is not an object"));
     const auto dtype = e.find("dtype");
@@ -282,16 +319,23 @@ private:
 
     tensor_info t;
     t.dtype = dtype->get<std::string>();
-    const std::size_t size = dtype_size(t.dtype);
-    std::size_t n_bytes = size; // product(shape) * size, saturated when it overflows
+    constexpr auto max = std::numeric_limits<std::size_t>::max();
+    bool overflow = false; // product(shape) > max, unless an extent is 0
     for (const auto& extent : *shape) {
       expect(is_count(extent), bad("'shape' holds a value that is not a non-negative integer"));
-      const auto x = extent.get<std::uint64_t>();
-      t.shape.push_back(static_cast<std::size_t>(x));
-      n_bytes = x != 0 && n_bytes > std::numeric_limits<std::size_t>::max() / x
-                    ? std::numeric_limits<std::size_t>::max()
-                    : n_bytes * static_cast<std::size_t>(x);
+      const auto x = static_cast<std::size_t>(extent.get<std::uint64_t>());
+      t.shape.push_back(x);
+      overflow = overflow || (x != 0 && t.n_elements > max / x);
+      t.n_elements = overflow ? t.n_elements : t.n_elements * x;
     }
+    if (std::find(t.shape.begin(), t.shape.end(), std::size_t{0}) != t.shape.end()) {
+      t.n_elements = 0;
+      overflow = false;
+    }
+    expect(!overflow, [&] {
+      return fmt::format("tensor '{}': shape {} has more elements than size_t can count", name,
+                         format_shape(t.shape));
+    });
     const auto begin = (*offsets)[0].get<std::uint64_t>();
     const auto end = (*offsets)[1].get<std::uint64_t>();
     expect(begin <= end, [&] {
@@ -304,11 +348,14 @@ private:
                          name, begin, end, data.size());
     });
     t.bytes = data.subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(end - begin));
-    expect(size == 0 || n_bytes == t.bytes.size(), [&] {
-      const bool overflow = n_bytes == std::numeric_limits<std::size_t>::max();
+    // A dtype this reader does not know is not sized here (it cannot be read as float either).
+    const std::size_t size = dtype_size(t.dtype);
+    const bool fits = size == 0 || t.n_elements <= max / size;
+    expect(size == 0 || (fits && t.n_elements * size == t.bytes.size()), [&] {
       return fmt::format("tensor '{}': {} bytes between data_offsets, but shape {} of {} needs {}",
                          name, t.bytes.size(), format_shape(t.shape), t.dtype,
-                         overflow ? "more than size_t can count" : std::to_string(n_bytes));
+                         fits ? std::to_string(t.n_elements * size)
+                              : std::string("more than size_t can count"));
     });
     return t;
   }

@@ -7,14 +7,19 @@
 /// Matrices are row-major [out, in], as nn.Linear stores them: y = x W^T.
 /// F32 tensors are used in place inside the mapping when aligned; F16 / BF16 (and unaligned F32)
 /// are converted once into storage owned by model_weights. Unknown extra tensors are ignored.
+/// Every weight is checked to be finite once it is float: a NaN or infinity in a checkpoint would
+/// otherwise run on silently and turn every logit into NaN.
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
+#include <new>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -27,9 +32,36 @@
 #include <kvsieve/core/error.hpp>
 
 #include <llama/config.hpp>
+#include <llama/json_input.hpp>
 #include <llama/safetensors.hpp>
 
 namespace llama {
+
+namespace detail {
+
+/// The index of the first NaN or infinity in `v`, or v.size() if every value is finite.
+/// One pass that vectorises (a branch-free OR over blocks of exponent tests); only the block
+/// holding a bad value is searched again.
+[[nodiscard]] inline auto first_non_finite(std::span<const float> v) noexcept -> std::size_t {
+  constexpr std::size_t block = 4096;
+  for (std::size_t b = 0; b < v.size(); b += block) {
+    const auto part = v.subspan(b, std::min(block, v.size() - b));
+    // |x| as bits > the largest finite float's bits: exponent all ones (inf or NaN).
+    std::int32_t bad = 0;
+    for (const float x : part) {
+      const auto magnitude = std::bit_cast<std::int32_t>(x) & 0x7FFFFFFF;
+      bad |= static_cast<std::int32_t>(magnitude > 0x7F7FFFFF);
+    }
+    if (bad != 0) {
+      const auto it = std::find_if(part.begin(), part.end(),
+                                   [](float x) { return !std::isfinite(x); });
+      return b + static_cast<std::size_t>(it - part.begin());
+    }
+  }
+  return v.size();
+}
+
+} // namespace detail
 
 /// A read-only row-major matrix view: data[r * cols + c].
 struct matrix {
@@ -105,15 +137,8 @@ public:
 private:
   void open_shards(const std::filesystem::path& index) {
     const auto where = index.string();
-    std::ifstream in(index, std::ios::binary);
-    kvsieve::expects(in.is_open(), kvsieve::errc::io,
-                     [&] { return fmt::format("{}: cannot open", where); });
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      kvsieve::raise(kvsieve::errc::io, fmt::format("{}: not valid JSON: {}", where, e.what()));
-    }
+    // A repeated tensor name would leave which shard holds it to the parser.
+    const auto j = detail::read_json_file(index, detail::duplicate_keys::reject, max_index_bytes);
     const auto map = j.is_object() ? j.find("weight_map") : j.end();
     kvsieve::expects(map != j.end() && map->is_object() && !map->empty(), kvsieve::errc::io, [&] {
       return fmt::format("{}: field 'weight_map' is missing, not an object "
@@ -121,23 +146,27 @@ private:
                          where);
     });
     std::map<std::string, std::size_t, std::less<>> shard_index; // file name -> files_ slot
-    for (const auto& [name, shard] : map->items()) {
+    for (auto it = map->begin(); it != map->end(); ++it) {
+      const auto& shard = it.value();
       // A plain file name keeps every shard inside the model directory.
-      const bool plain =
-          shard.is_string() && !shard.get<std::string>().empty() &&
-          std::filesystem::path(shard.get<std::string>()).filename() == shard.get<std::string>();
+      const auto* file = shard.is_string() ? &shard.get_ref<const std::string&>() : nullptr;
+      const bool plain = file != nullptr && !file->empty() && *file != "." && *file != ".." &&
+                         file->find('\0') == std::string::npos &&
+                         std::filesystem::path(*file).filename() == *file;
       kvsieve::expects(plain, kvsieve::errc::io, [&] {
         return fmt::format("{}: weight_map['{}'] = {} is not a file name in the model directory",
-                           where, name, shard.dump());
+                           where, detail::printable(it.key()), detail::excerpt(shard));
       });
-      const auto& file = shard.get_ref<const std::string&>();
-      auto [slot, added] = shard_index.try_emplace(file, files_.size());
+      const auto [slot, added] = shard_index.try_emplace(*file, files_.size());
       if (added) {
-        files_.push_back(std::make_shared<const safetensors_file>(index.parent_path() / file));
+        files_.push_back(std::make_shared<const safetensors_file>(index.parent_path() / *file));
       }
-      weight_map_.emplace(name, slot->second);
+      weight_map_.emplace(it.key(), slot->second);
     }
   }
+
+  // The index of a checkpoint with a million tensors is about 100 MB.
+  static constexpr std::uintmax_t max_index_bytes = std::uintmax_t{256} << 20U;
 
   std::filesystem::path source_;
   std::vector<std::shared_ptr<const safetensors_file>> files_;
@@ -167,13 +196,14 @@ struct model_weights {
   [[nodiscard]] static auto load(const std::filesystem::path& model_dir, const config& cfg)
       -> model_weights {
     using field = std::pair<std::string_view, std::int32_t>;
-    for (const auto& [name, v] :
+    for (const auto& f :
          {field{"hidden_size", cfg.hidden_size}, field{"intermediate_size", cfg.intermediate_size},
           field{"n_layer", cfg.n_layer}, field{"n_head", cfg.n_head},
           field{"n_head_kv", cfg.n_head_kv}, field{"head_dim", cfg.head_dim},
           field{"vocab_size", cfg.vocab_size}}) {
-      kvsieve::expects(v > 0, kvsieve::errc::invalid_argument,
-                       [&] { return fmt::format("config.{} = {} must be positive", name, v); });
+      kvsieve::expects(f.second > 0, kvsieve::errc::invalid_argument, [&] {
+        return fmt::format("config.{} = {} must be positive", f.first, f.second);
+      });
     }
     const auto size = [](std::int32_t v) { return static_cast<std::size_t>(v); };
     const std::size_t hidden = size(cfg.hidden_size);
@@ -182,6 +212,19 @@ struct model_weights {
     const std::size_t q_dim = size(cfg.n_head) * size(cfg.head_dim);
     const std::size_t kv_dim = size(cfg.n_head_kv) * size(cfg.head_dim);
 
+    try {
+      return load_checked(model_dir, cfg, hidden, inter, vocab, q_dim, kv_dim);
+    } catch (const std::bad_alloc&) { // read_floats names the tensor; this is the bookkeeping
+      kvsieve::raise(kvsieve::errc::out_of_memory,
+                     fmt::format("{}: not enough memory to load the weights", model_dir.string()));
+    }
+  }
+
+private:
+  [[nodiscard]] static auto load_checked(const std::filesystem::path& model_dir,
+                                         const config& cfg, std::size_t hidden, std::size_t inter,
+                                         std::size_t vocab, std::size_t q_dim, std::size_t kv_dim)
+      -> model_weights {
     const auto ckpt = checkpoint::open(model_dir);
     model_weights w;
     w.embed = w.take_matrix(ckpt, "model.embed_tokens.weight", vocab, hidden);
@@ -208,7 +251,6 @@ struct model_weights {
     return w;
   }
 
-private:
   auto take_matrix(const checkpoint& ckpt, std::string_view name, std::size_t rows,
                    std::size_t cols) -> matrix {
     return {take(ckpt, name, {rows, cols}), rows, cols};
@@ -229,15 +271,26 @@ private:
       return fmt::format("{}: tensor '{}' has shape {}, expected {}", found.file->path().string(),
                          name, format_shape(found.info->shape), format_shape(expected));
     });
-    if (const float* in_place = found.file->f32_data(name)) {
+    const std::size_t n = found.info->n_elements;
+    const float* data = found.file->f32_data(name);
+    if (data != nullptr) {
       if (std::find(mapped_.begin(), mapped_.end(), found.file) == mapped_.end()) {
         mapped_.push_back(found.file);
       }
-      return in_place;
+    } else {
+      // Moving a std::vector keeps its buffer, so growing owned_ leaves earlier views valid.
+      data = owned_.emplace_back(found.file->read_floats(name)).data();
     }
-    // Moving a std::vector keeps its buffer, so growing owned_ leaves earlier views valid.
-    auto& values = owned_.emplace_back(found.file->read_floats(name));
-    return values.data();
+    const auto bad = detail::first_non_finite({data, n});
+    kvsieve::expects(bad == n, kvsieve::errc::io, [&] {
+      const auto cols = expected.back();
+      return fmt::format("{}: tensor '{}' holds {} at element {}{}; the checkpoint is damaged",
+                         found.file->path().string(), name, data[bad], bad,
+                         expected.size() == 2
+                             ? fmt::format(" (row {}, column {})", bad / cols, bad % cols)
+                             : std::string());
+    });
+    return data;
   }
 
   std::vector<std::vector<float>> owned_;                       // converted tensors

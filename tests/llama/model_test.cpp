@@ -3,7 +3,8 @@
 // The decoder against Hugging Face transformers: fp32 logits of every prompt position within
 // 1e-4 and the exact greedy continuation, with the full cache; golden files are written by
 // tools/reference_logits.py (tiny-llama: the bundled GQA model; random-mha: MHA, head_dim 16,
-// tied embeddings, rope_theta 5e5, BF16 weights).
+// tied embeddings, rope_theta 5e5, BF16 weights); rope-parameters, written by transformers 5
+// (tools/transformers5_fixture.py): theta 5e5 given only as rope_parameters, GQA, two shards.
 #include <common/catch.hpp>
 
 #include <cmath>
@@ -36,6 +37,28 @@ auto make_cache(const llama::config& cfg, Ladder ladder, double threshold = 0.95
                {.n_seq = 1, .n_layer = cfg.n_layer, .n_head_kv = cfg.n_head_kv,
                 .head_dim = cfg.head_dim, .page_size = 16},
                {.n_head_q = cfg.n_head});
+}
+
+// The largest |logit - transformers'| over every prompt position, for `cfg`.
+auto max_logit_diff(const fs::path& model_dir, const llama::config& cfg,
+                    const nlohmann::json& golden) -> double {
+  const auto weights = llama::model_weights::load(model_dir, cfg);
+  const auto ids = golden["prompt_ids"].get<std::vector<std::int32_t>>();
+  const std::vector<kvsieve::token_class> classes(ids.size(), kvsieve::token_class::none);
+  auto cache = make_cache<full_cache>(cfg, kvsieve::ladder<kvsieve::policies::full>());
+  llama::model<full_cache> model(cfg, weights);
+  const auto logits = model.prefill(cache, 0, ids, classes, /*all_logits=*/true);
+  const auto& expect = golden["logits"];
+  const auto vocab = static_cast<std::size_t>(cfg.vocab_size);
+  REQUIRE(logits.size() == ids.size() * vocab);
+  double max_diff = 0.0;
+  for (std::size_t t = 0; t < ids.size(); ++t) {
+    for (std::size_t i = 0; i < vocab; ++i) {
+      max_diff = std::max(max_diff, std::abs(static_cast<double>(logits[t * vocab + i]) -
+                                             expect[t][i].get<double>()));
+    }
+  }
+  return max_diff;
 }
 
 void check_golden(const fs::path& model_dir, const fs::path& golden_file) {
@@ -79,6 +102,30 @@ TEST_CASE("random MHA model (BF16, tied, head_dim 16, theta 5e5) matches transfo
           "[llama][golden]") {
   check_golden(fs::path(KVSIEVE_TEST_DATA_DIR) / "random-mha",
                fs::path(KVSIEVE_TEST_DATA_DIR) / "golden" / "random-mha.json");
+}
+
+TEST_CASE("a transformers-5 checkpoint (rope_parameters only, sharded) matches transformers",
+          "[llama][golden]") {
+  const auto dir = fs::path(KVSIEVE_TEST_DATA_DIR) / "rope-parameters";
+  const auto golden_file = fs::path(KVSIEVE_TEST_DATA_DIR) / "golden" / "rope-parameters.json";
+  // The fixture is in transformers 5's spelling: theta only inside rope_parameters.
+  const auto written = read_json(dir / "config.json");
+  REQUIRE_FALSE(written.contains("rope_theta"));
+  REQUIRE(written["rope_parameters"]["rope_theta"].get<double>() == 500000.0);
+  REQUIRE(fs::exists(dir / "model.safetensors.index.json"));
+
+  auto cfg = llama::config::load(dir);
+  CHECK(cfg.rope_theta == 500000.0F);
+  check_golden(dir, golden_file);
+
+  // The loader's theta matters: the old default 10000 is far off transformers' logits.
+  const auto golden = read_json(golden_file);
+  const double right = max_logit_diff(dir, cfg, golden);
+  cfg.rope_theta = 10000.0F;
+  const double wrong = max_logit_diff(dir, cfg, golden);
+  INFO("max diff at theta 5e5: " << right << ", at theta 1e4: " << wrong);
+  CHECK(right <= 1e-4);
+  CHECK(wrong > 0.1);
 }
 
 TEST_CASE("the bundled tiny model matches transformers", "[llama][golden]") {

@@ -1,0 +1,208 @@
+// SPDX-FileCopyrightText: 2026 kvsieve contributors
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// JSON from checkpoint files (config.json, safetensors headers, model.safetensors.index.json),
+/// read as untrusted input: parse_json caps the nesting depth (nlohmann's parser is iterative,
+/// but dump(), copies and comparisons recurse, so a value nested 100k deep would overflow the
+/// stack later) and can reject duplicate keys; excerpt() and printable() render a value or a
+/// string from such a file for an error message in a bounded number of characters, with control
+/// characters escaped. Every failure is a kvsieve::error whose message starts with the source.
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <new>
+#include <set>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <kvsieve/core/error.hpp>
+
+namespace llama::detail {
+
+/// Deeper than any checkpoint file needs (config.json nests 3-4 levels), shallow enough that
+/// every recursive operation on a parsed value stays far from the stack's end.
+inline constexpr int max_json_depth = 64;
+
+/// What an object that repeats a key means. Python's json (so transformers) keeps the last
+/// value; for tensor tables a repeated name is ambiguous and rejected.
+enum class duplicate_keys : std::uint8_t { last_wins, reject };
+
+/// At most `max_bytes` of `text`, cut at a UTF-8 boundary, with every byte that is not printable
+/// ASCII or part of a well-formed UTF-8 sequence written as \xNN, and "..." when cut.
+[[nodiscard]] inline auto printable(std::string_view text, std::size_t max_bytes = 120)
+    -> std::string {
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size() && out.size() < max_bytes) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    std::size_t len = b < 0x80U ? 1 : (b & 0xE0U) == 0xC0U ? 2 : (b & 0xF0U) == 0xE0U ? 3
+                                  : (b & 0xF8U) == 0xF0U   ? 4
+                                                           : 0;
+    for (std::size_t k = 1; k < len; ++k) { // a continuation byte must follow for each
+      if (i + k >= text.size() || (static_cast<unsigned char>(text[i + k]) & 0xC0U) != 0x80U) {
+        len = 0;
+        break;
+      }
+    }
+    if (len == 1 && b >= 0x20U && b != 0x7FU) {
+      out += static_cast<char>(b);
+    } else if (len > 1) {
+      out.append(text.substr(i, len));
+    } else {
+      len = 1;
+      out += fmt::format("\\x{:02x}", b);
+    }
+    i += len;
+  }
+  if (i < text.size()) {
+    out += "...";
+  }
+  return out;
+}
+
+namespace json_excerpt {
+inline void append(std::string& out, const nlohmann::json& v, std::size_t limit, int depth) {
+  if (out.size() > limit) {
+    return;
+  }
+  const auto container = [&](char open, char close, auto&& each) {
+    if (depth >= 3) {
+      out += open;
+      out += "...";
+      out += close;
+      return;
+    }
+    out += open;
+    bool first = true;
+    for (auto it = v.begin(); it != v.end() && out.size() <= limit; ++it) {
+      out += first ? "" : ", ";
+      first = false;
+      each(it);
+    }
+    out += close;
+  };
+  // A string is cut before it is escaped, so a 140 KB value costs what `limit` allows.
+  const auto string = [&](std::string_view s) {
+    const auto cut = s.substr(0, limit - std::min(limit, out.size()) + 1);
+    out += nlohmann::json(std::string(cut)).dump(-1, ' ', false,
+                                                 nlohmann::json::error_handler_t::replace);
+  };
+  switch (v.type()) {
+  case nlohmann::json::value_t::object:
+    container('{', '}', [&](const auto& it) {
+      string(it.key());
+      out += ": ";
+      append(out, it.value(), limit, depth + 1);
+    });
+    break;
+  case nlohmann::json::value_t::array:
+    container('[', ']', [&](const auto& it) { append(out, *it, limit, depth + 1); });
+    break;
+  case nlohmann::json::value_t::string:
+    string(v.get_ref<const std::string&>());
+    break;
+  case nlohmann::json::value_t::binary:
+    out += "<binary>";
+    break;
+  default: // null, boolean, numbers: short
+    out += v.dump();
+  }
+}
+} // namespace json_excerpt
+
+/// `v` as JSON text for an error message: at most about `max_chars` characters (cut at a UTF-8
+/// boundary, then "..."), containers below the third level shown as [...] / {...}. O(max_chars),
+/// whatever the size or depth of `v`.
+[[nodiscard]] inline auto excerpt(const nlohmann::json& v, std::size_t max_chars = 80)
+    -> std::string {
+  std::string out;
+  json_excerpt::append(out, v, max_chars, 0);
+  if (out.size() <= max_chars) {
+    return out;
+  }
+  std::size_t cut = max_chars;
+  while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0U) == 0x80U) {
+    --cut;
+  }
+  out.resize(cut);
+  out += "...";
+  return out;
+}
+
+/// Parses `text` as one JSON value. Throws errc::io "<source>: not valid JSON: ..." for a syntax
+/// error, "<source>: JSON nested deeper than 64 levels", "<source>: duplicate key '<k>'" (with
+/// duplicate_keys::reject), and errc::out_of_memory when the parsed value does not fit.
+[[nodiscard]] inline auto parse_json(std::string_view text, std::string_view source,
+                                     duplicate_keys duplicates = duplicate_keys::last_wins)
+    -> nlohmann::json {
+  std::vector<std::set<std::string, std::less<>>> keys; // of each open object, when rejecting
+  const auto check = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using ev = nlohmann::json::parse_event_t;
+    // At a container's start `depth` counts the containers around it.
+    kvsieve::expects((event != ev::object_start && event != ev::array_start) ||
+                         depth < max_json_depth,
+                     kvsieve::errc::io, [&] {
+                       return fmt::format("{}: JSON nested deeper than {} levels", source,
+                                          max_json_depth);
+                     });
+    if (duplicates == duplicate_keys::reject) {
+      if (event == ev::object_start) {
+        keys.emplace_back();
+      } else if (event == ev::object_end) {
+        keys.pop_back();
+      } else if (event == ev::key) {
+        const auto& key = parsed.get_ref<const std::string&>();
+        kvsieve::expects(keys.back().insert(key).second, kvsieve::errc::io, [&] {
+          return fmt::format("{}: duplicate key '{}'", source, printable(key));
+        });
+      }
+    }
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(text.begin(), text.end(), check);
+  } catch (const nlohmann::json::exception& e) {
+    // The parser quotes the token it stopped in, which can be the rest of the file.
+    kvsieve::raise(kvsieve::errc::io,
+                   fmt::format("{}: not valid JSON: {}", source, printable(e.what(), 240)));
+  } catch (const std::bad_alloc&) {
+    kvsieve::raise(kvsieve::errc::out_of_memory,
+                   fmt::format("{}: not enough memory to parse {} bytes of JSON", source,
+                               text.size()));
+  }
+}
+
+/// The JSON value in `file`, which must be a regular file of at most `max_bytes`.
+/// Throws errc::io naming the file (cannot open, not a regular file, too large, or as
+/// parse_json), errc::out_of_memory as parse_json.
+[[nodiscard]] inline auto read_json_file(const std::filesystem::path& file,
+                                         duplicate_keys duplicates, std::uintmax_t max_bytes)
+    -> nlohmann::json {
+  const auto where = file.string();
+  std::ifstream in(file, std::ios::binary);
+  kvsieve::expects(in.is_open(), kvsieve::errc::io,
+                   [&] { return fmt::format("{}: cannot open", where); });
+  std::error_code ec;
+  kvsieve::expects(std::filesystem::is_regular_file(file, ec), kvsieve::errc::io,
+                   [&] { return fmt::format("{}: not a regular file", where); });
+  const auto size = std::filesystem::file_size(file, ec);
+  kvsieve::expects(!ec && size <= max_bytes, kvsieve::errc::io, [&] {
+    return ec ? fmt::format("{}: cannot read its size: {}", where, ec.message())
+              : fmt::format("{}: {} bytes, more than the {} this reader accepts", where, size,
+                            max_bytes);
+  });
+  std::string text(static_cast<std::size_t>(size), '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  kvsieve::expects(in.gcount() == static_cast<std::streamsize>(text.size()), kvsieve::errc::io,
+                   [&] { return fmt::format("{}: read failed", where); });
+  return parse_json(text, where, duplicates);
+}
+
+} // namespace llama::detail
