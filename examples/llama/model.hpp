@@ -11,85 +11,198 @@
 ///               h = rmsnorm(x) * mlp_norm
 ///               x += (silu(h Wgate^T) * (h Wup^T)) Wdown^T
 ///   logits = (rmsnorm(x) * norm) lm_head^T
+/// Matrix products go through OpenBLAS (sgemm for a prompt, sgemv for one token), run
+/// single-threaded inside BLAS; large products are split by output rows over a
+/// kvsieve::thread_pool. Small ones (every product of one decode step of a small model) stay on
+/// the calling thread: there a pool's wake-up costs as much as it saves, and a worker that the OS
+/// descheduled mid-chunk would stall the step (docs/performance.md, "Decoder").
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
 #include <span>
+#include <string>
+#include <thread>
 #include <vector>
 
+#include <cblas.h>
+#include <fmt/format.h>
+
+#include <kvsieve/core/parallel.hpp>
 #include <kvsieve/kvsieve.hpp>
 
 #include <llama/config.hpp>
 #include <llama/weights.hpp>
 
+extern "C" void openblas_set_num_threads(int); // OpenBLAS extension (not in cblas.h everywhere)
+
 namespace llama {
+
+/// Threads for the model's matrix products when the program does not choose: the environment
+/// variable KVSIEVE_THREADS (an integer in [1, 256]) when set, else the hardware's count.
+/// Throws errc::invalid_argument naming the variable when it is set to anything else.
+[[nodiscard]] inline auto default_threads() -> std::size_t {
+  const char* env = std::getenv("KVSIEVE_THREADS");
+  if (env == nullptr || *env == '\0') {
+    return std::max<std::size_t>(1, std::thread::hardware_concurrency());
+  }
+  char* end = nullptr;
+  const long v = std::strtol(env, &end, 10);
+  kvsieve::expects(*end == '\0' && v >= 1 && v <= 256, kvsieve::errc::invalid_argument, [&] {
+    return fmt::format("KVSIEVE_THREADS must be an integer in [1, 256], got '{:.40}'", env);
+  });
+  return static_cast<std::size_t>(v);
+}
 
 namespace ops {
 
-/// y[r, o] = sum_i x[r, i] * w[o, i] for r < rows: x [rows, w.cols], y [rows, w.rows].
-inline void matmul(const float* x, std::size_t rows, const matrix& w, float* y) {
-  const auto n_out = static_cast<std::ptrdiff_t>(w.rows);
-  const std::size_t n_in = w.cols;
-#pragma omp parallel for schedule(static)
-  for (std::ptrdiff_t o = 0; o < n_out; ++o) {
-    const float* wo = w.data + static_cast<std::size_t>(o) * n_in;
-    for (std::size_t r = 0; r < rows; ++r) {
-      const float* xr = x + r * n_in;
-      float acc = 0.0F;
-      for (std::size_t i = 0; i < n_in; ++i) {
-        acc += xr[i] * wo[i];
-      }
-      y[r * w.rows + static_cast<std::size_t>(o)] = acc;
-    }
+/// Products of fewer multiply-adds than this run on the calling thread. At ~25 GFLOP/s (sgemv
+/// from L3 on one core) 2^20 is ~80 us: enough to pay for waking a worker, and more than any
+/// product of one decode step of the bundled model (largest 688 x 256 = 176k).
+inline constexpr std::size_t parallel_min_macs = std::size_t{1} << 20;
+/// A parallel product is split into chunks of output rows of about this many multiply-adds (and a
+/// multiple of 16 rows), several per thread so that a late or descheduled worker costs little.
+inline constexpr std::size_t chunk_macs = std::size_t{1} << 19;
+
+/// OpenBLAS's own threads busy-wait for work and do not share cores well with another process
+/// (issue 9): BLAS runs single-threaded, and the model parallelises around it. Process-wide.
+inline void use_single_threaded_blas() {
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(1); });
+}
+
+/// y[r, o] = sum_i x[r, i] * w[o, i] for output rows o in [o0, o1): x [rows, w.cols],
+/// y [rows, w.rows] (the whole row stride), computed by BLAS on the calling thread.
+inline void matmul_rows(const float* x, std::size_t rows, const matrix& w, std::size_t o0,
+                        std::size_t o1, float* y) {
+  const auto n_out = static_cast<int>(o1 - o0);
+  const auto n_in = static_cast<int>(w.cols);
+  const float* wo = w.data + o0 * w.cols;
+  if (rows == 1) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, n_out, n_in, 1.0F, wo, n_in, x, 1, 0.0F, y + o0, 1);
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), n_out, n_in,
+                1.0F, x, n_in, wo, n_in, 0.0F, y + o0, static_cast<int>(w.rows));
   }
+}
+
+/// y = x w^T: x [rows, w.cols], y [rows, w.rows]. Large products are split by output rows over
+/// `pool` (see parallel_min_macs); the split changes no sum, so results do not depend on it.
+template <kvsieve::executor Executor>
+void matmul(const float* x, std::size_t rows, const matrix& w, float* y, Executor& pool) {
+  const std::size_t macs = rows * w.rows * w.cols;
+  if (pool.size() == 1 || macs < parallel_min_macs) {
+    matmul_rows(x, rows, w, 0, w.rows, y);
+    return;
+  }
+  const std::size_t per_row = rows * w.cols;
+  const std::size_t grain = std::max<std::size_t>(16, (chunk_macs / per_row + 15) / 16 * 16);
+  pool.parallel_for(w.rows, grain, [&](std::size_t o0, std::size_t o1) {
+    matmul_rows(x, rows, w, o0, o1, y);
+  });
 }
 
 /// out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight, per row of `dim` values.
 inline void rmsnorm(const float* x, std::size_t rows, std::size_t dim, const float* weight,
                     float eps, float* out) {
+  constexpr std::size_t lanes = 8; // independent partial sums: the compiler may vectorise them
   for (std::size_t r = 0; r < rows; ++r) {
     const float* xr = x + r * dim;
+    float part[lanes] = {};
+    std::size_t i = 0;
+    for (; i + lanes <= dim; i += lanes) {
+      for (std::size_t j = 0; j < lanes; ++j) {
+        part[j] += xr[i + j] * xr[i + j];
+      }
+    }
     float ss = 0.0F;
-    for (std::size_t i = 0; i < dim; ++i) {
+    for (; i < dim; ++i) {
       ss += xr[i] * xr[i];
     }
+    for (const float p : part) {
+      ss += p;
+    }
     const float inv = 1.0F / std::sqrt(ss / static_cast<float>(dim) + eps);
-    for (std::size_t i = 0; i < dim; ++i) {
-      out[r * dim + i] = weight[i] * (xr[i] * inv);
+    for (std::size_t k = 0; k < dim; ++k) {
+      out[r * dim + k] = weight[k] * (xr[k] * inv);
     }
   }
 }
 
-/// Rotary embedding in Hugging Face's rotate_half layout, in float as HF computes it: for
-/// i < d/2, angle = pos * theta^(-2i/d) and (x_i, x_{i+d/2}) rotate by it. x: [n_head, d].
-inline void rope(float* x, std::size_t n_head, std::size_t d, std::int32_t pos, float theta) {
-  const std::size_t half = d / 2;
-  for (std::size_t i = 0; i < half; ++i) {
-    const float inv_freq =
-        1.0F / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(d));
-    const float angle = static_cast<float>(pos) * inv_freq;
-    const float c = std::cos(angle);
-    const float s = std::sin(angle);
-    for (std::size_t h = 0; h < n_head; ++h) {
-      float* v = x + h * d;
-      const float a = v[i];
-      const float b = v[i + half];
-      v[i] = a * c - b * s;
-      v[i + half] = b * c + a * s;
+/// cos and sin of RoPE's angles, one row of d/2 per position, extended on demand: the angles are
+/// computed once per position instead of once per layer, head and step.
+class rope_table {
+public:
+  rope_table(std::size_t d, float theta) : half_(d / 2), inv_freq_(d / 2) {
+    for (std::size_t i = 0; i < half_; ++i) {
+      // As HF computes it, in float: theta^(-2i/d).
+      inv_freq_[i] = 1.0F / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(d));
     }
   }
-}
+
+  /// Makes rows [0, n_pos) available.
+  void reserve(std::size_t n_pos) {
+    const std::size_t have = cos_.size() / std::max<std::size_t>(half_, 1);
+    if (n_pos <= have) {
+      return;
+    }
+    n_pos = std::max(n_pos, 2 * have); // amortised growth, one token at a time while decoding
+    cos_.resize(n_pos * half_);
+    sin_.resize(n_pos * half_);
+    for (std::size_t p = have; p < n_pos; ++p) {
+      for (std::size_t i = 0; i < half_; ++i) {
+        const float angle = static_cast<float>(p) * inv_freq_[i];
+        cos_[p * half_ + i] = std::cos(angle);
+        sin_[p * half_ + i] = std::sin(angle);
+      }
+    }
+  }
+
+  /// Rotary embedding in Hugging Face's rotate_half layout: for i < d/2, (x_i, x_{i+d/2}) rotate
+  /// by pos * theta^(-2i/d). x: [n_head, d]. Precondition: reserve(pos + 1).
+  void apply(float* x, std::size_t n_head, std::size_t pos) const {
+    const float* c = cos_.data() + pos * half_;
+    const float* s = sin_.data() + pos * half_;
+    for (std::size_t h = 0; h < n_head; ++h) {
+      float* lo = x + h * 2 * half_;
+      float* hi = lo + half_;
+      for (std::size_t i = 0; i < half_; ++i) {
+        const float a = lo[i];
+        const float b = hi[i];
+        lo[i] = a * c[i] - b * s[i];
+        hi[i] = b * c[i] + a * s[i];
+      }
+    }
+  }
+
+private:
+  std::size_t half_;
+  std::vector<float> inv_freq_; // [d/2]
+  std::vector<float> cos_, sin_; // [n_pos, d/2]
+};
 
 inline auto silu(float x) -> float { return x / (1.0F + std::exp(-x)); }
 
 } // namespace ops
 
 /// The decoder over a KV cache type (any kvsieve::adaptive_cache): weights are borrowed.
+/// `threads` (counting the caller; 0: default_threads()) run the large matrix products.
 template <class Cache>
 class model {
 public:
-  model(const config& cfg, const model_weights& w) : cfg_(cfg), w_(w) {}
+  model(const config& cfg, const model_weights& w, std::size_t threads = 0)
+      : cfg_(cfg), w_(w), rope_(static_cast<std::size_t>(cfg.head_dim), cfg.rope_theta),
+        pool_(std::make_unique<kvsieve::thread_pool>(threads > 0 ? threads
+                                                                 : default_threads())) {
+    ops::use_single_threaded_blas();
+  }
+
+  /// Threads running the matrix products, the caller included.
+  [[nodiscard]] auto threads() const -> std::size_t { return pool_->size(); }
 
   /// Runs the prompt through every layer of sequence `seq`; returns the logits of every position
   /// when `all_logits` ([L, vocab]) or of the last one ([vocab]).
@@ -134,6 +247,10 @@ private:
   }
   [[nodiscard]] auto hd() const -> std::size_t { return static_cast<std::size_t>(cfg_.head_dim); }
 
+  void matmul(const float* x, std::size_t rows, const matrix& w, float* y) {
+    ops::matmul(x, rows, w, y, *pool_);
+  }
+
   template <class Attend>
   void forward(std::span<const std::int32_t> tokens, std::size_t n, Attend&& attend,
                std::int32_t first_pos) {
@@ -154,29 +271,30 @@ private:
       const float* e = w_.embed.data + static_cast<std::size_t>(id) * dim;
       std::copy(e, e + dim, x_.data() + t * dim);
     }
+    const auto p0 = static_cast<std::size_t>(first_pos);
+    rope_.reserve(p0 + n);
     for (std::size_t l = 0; l < w_.layers.size(); ++l) {
       const auto& lw = w_.layers[l];
       ops::rmsnorm(x_.data(), n, dim, lw.attn_norm, cfg_.rms_norm_eps, h_.data());
-      ops::matmul(h_.data(), n, lw.wq, q_.data());
-      ops::matmul(h_.data(), n, lw.wk, k_.data());
-      ops::matmul(h_.data(), n, lw.wv, v_.data());
+      matmul(h_.data(), n, lw.wq, q_.data());
+      matmul(h_.data(), n, lw.wk, k_.data());
+      matmul(h_.data(), n, lw.wv, v_.data());
       for (std::size_t t = 0; t < n; ++t) {
-        const auto pos = first_pos + static_cast<std::int32_t>(t);
-        ops::rope(q_.data() + t * nh() * hd(), nh(), hd(), pos, cfg_.rope_theta);
-        ops::rope(k_.data() + t * nkv() * hd(), nkv(), hd(), pos, cfg_.rope_theta);
+        rope_.apply(q_.data() + t * nh() * hd(), nh(), p0 + t);
+        rope_.apply(k_.data() + t * nkv() * hd(), nkv(), p0 + t);
       }
       attend(l, q_.data(), k_.data(), v_.data(), att_.data());
-      ops::matmul(att_.data(), n, lw.wo, h_.data());
+      matmul(att_.data(), n, lw.wo, h_.data());
       for (std::size_t i = 0; i < n * dim; ++i) {
         x_[i] += h_[i];
       }
       ops::rmsnorm(x_.data(), n, dim, lw.mlp_norm, cfg_.rms_norm_eps, h_.data());
-      ops::matmul(h_.data(), n, lw.w_gate, gate_.data());
-      ops::matmul(h_.data(), n, lw.w_up, up_.data());
+      matmul(h_.data(), n, lw.w_gate, gate_.data());
+      matmul(h_.data(), n, lw.w_up, up_.data());
       for (std::size_t i = 0; i < n * inter; ++i) {
         gate_[i] = ops::silu(gate_[i]) * up_[i];
       }
-      ops::matmul(gate_.data(), n, lw.w_down, h_.data());
+      matmul(gate_.data(), n, lw.w_down, h_.data());
       for (std::size_t i = 0; i < n * dim; ++i) {
         x_[i] += h_[i];
       }
@@ -189,12 +307,14 @@ private:
     const std::size_t rows = n - first;
     ops::rmsnorm(x_.data() + first * dim, rows, dim, w_.norm, cfg_.rms_norm_eps, h_.data());
     std::vector<float> out(rows * w_.lm_head.rows);
-    ops::matmul(h_.data(), rows, w_.lm_head, out.data());
+    matmul(h_.data(), rows, w_.lm_head, out.data());
     return out;
   }
 
   const config& cfg_;
   const model_weights& w_;
+  ops::rope_table rope_;
+  std::unique_ptr<kvsieve::thread_pool> pool_; // not movable itself
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_;
 };
 
