@@ -4,9 +4,8 @@
 /// JSON from checkpoint files (config.json, safetensors headers, model.safetensors.index.json),
 /// read as untrusted input: parse_json caps the nesting depth (nlohmann's parser is iterative,
 /// but dump(), copies and comparisons recurse, so a value nested 100k deep would overflow the
-/// stack later) and can reject duplicate keys; excerpt() and printable() render a value or a
-/// string from such a file for an error message in a bounded number of characters, with control
-/// characters escaped. Every failure is a kvsieve::error whose message starts with the source.
+/// stack later) and can reject duplicate keys; excerpt() renders a value from such a file for an
+/// error message in a bounded number of characters (printable() does it for a string). Every failure is a kvsieve::error whose message starts with the source.
 
 #include <cstddef>
 #include <cstdint>
@@ -24,6 +23,8 @@
 
 #include <kvsieve/core/error.hpp>
 
+#include <llama/printable.hpp>
+
 namespace llama::detail {
 
 /// Deeper than any checkpoint file needs (config.json nests 3-4 levels), shallow enough that
@@ -33,39 +34,6 @@ inline constexpr int max_json_depth = 64;
 /// What an object that repeats a key means. Python's json (so transformers) keeps the last
 /// value; for tensor tables a repeated name is ambiguous and rejected.
 enum class duplicate_keys : std::uint8_t { last_wins, reject };
-
-/// At most `max_bytes` of `text`, cut at a UTF-8 boundary, with every byte that is not printable
-/// ASCII or part of a well-formed UTF-8 sequence written as \xNN, and "..." when cut.
-[[nodiscard]] inline auto printable(std::string_view text, std::size_t max_bytes = 120)
-    -> std::string {
-  std::string out;
-  std::size_t i = 0;
-  while (i < text.size() && out.size() < max_bytes) {
-    const auto b = static_cast<unsigned char>(text[i]);
-    std::size_t len = b < 0x80U ? 1 : (b & 0xE0U) == 0xC0U ? 2 : (b & 0xF0U) == 0xE0U ? 3
-                                  : (b & 0xF8U) == 0xF0U   ? 4
-                                                           : 0;
-    for (std::size_t k = 1; k < len; ++k) { // a continuation byte must follow for each
-      if (i + k >= text.size() || (static_cast<unsigned char>(text[i + k]) & 0xC0U) != 0x80U) {
-        len = 0;
-        break;
-      }
-    }
-    if (len == 1 && b >= 0x20U && b != 0x7FU) {
-      out += static_cast<char>(b);
-    } else if (len > 1) {
-      out.append(text.substr(i, len));
-    } else {
-      len = 1;
-      out += fmt::format("\\x{:02x}", b);
-    }
-    i += len;
-  }
-  if (i < text.size()) {
-    out += "...";
-  }
-  return out;
-}
 
 namespace json_excerpt {
 inline void append(std::string& out, const nlohmann::json& v, std::size_t limit, int depth) {

@@ -6,21 +6,23 @@
 ///  - bytes: ids 0..255 are the raw bytes; BOS, EOS and PAD (258) are ids >= 256 (the bundled
 ///    models/tiny-llama).
 ///  - sentencepiece: a LLaMA-1/2 `tokenizer.model`, run by the sentencepiece C++ library, so
-///    encode() and decode() are exactly those of the Python binding (tools/spm_fixture.py).
+///    encode() and decode() are exactly those of the Python binding (tools/spm_fixture.py); the
+///    file is checked as untrusted input (sentencepiece_model.hpp).
 /// stream_decoder turns ids into text one at a time for printing while generating; what it
 /// returns, concatenated and followed by flush(), is exactly decode() of the same ids.
 /// A tokenizer is cheap to copy (the SentencePiece model is shared, immutable) and every const
 /// member is safe to call from several threads.
 
 #include <algorithm>
-#include <charconv>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <iterator>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -29,12 +31,7 @@
 #include <kvsieve/core/error.hpp>
 #include <kvsieve/vocab/token_classifier.hpp>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wshadow"     // the library's header is not ours to fix
-#pragma GCC diagnostic ignored "-Wconversion"
-#pragma GCC diagnostic ignored "-Wpedantic"
-#include <sentencepiece_processor.h>
-#pragma GCC diagnostic pop
+#include <llama/sentencepiece_model.hpp>
 
 namespace llama {
 
@@ -57,104 +54,6 @@ namespace detail {
   }
   return 0;
 }
-
-/// ModelProto.SentencePiece.Type (sentencepiece_model.proto).
-enum class piece_type : std::uint8_t {
-  normal = 1, unknown = 2, control = 3, user_defined = 4, unused = 5, byte = 6
-};
-
-/// What the C++ API of libsentencepiece 0.1.97 does not expose, read from the serialized
-/// ModelProto (protobuf wire format): each piece's type (there is no IsUserDefined) and whether
-/// a denormalizer rewrites decoded text.
-struct model_facts {
-  std::vector<piece_type> types;
-  bool has_denormalizer = false;
-};
-
-/// Calls f(field, wire_type, varint value, length-delimited bytes) for each field of `message`.
-/// Throws errc::io on a malformed message.
-template <class F>
-void for_each_proto_field(std::string_view message, F&& f) {
-  std::size_t pos = 0;
-  const auto varint = [&] {
-    std::uint64_t value = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-      kvsieve::expects(pos < message.size(), kvsieve::errc::io, "truncated model protobuf");
-      const auto b = static_cast<unsigned char>(message[pos++]);
-      value |= std::uint64_t{b & 0x7FU} << shift;
-      if (b < 0x80U) {
-        return value;
-      }
-    }
-    kvsieve::raise(kvsieve::errc::io, "bad varint in model protobuf");
-  };
-  while (pos < message.size()) {
-    const std::uint64_t tag = varint();
-    const auto wire = static_cast<unsigned>(tag & 7U);
-    std::uint64_t value = 0;
-    std::string_view bytes;
-    std::size_t skip = 0;
-    switch (wire) {
-    case 0: value = varint(); break;
-    case 1: skip = 8; break;
-    case 2: skip = static_cast<std::size_t>(varint()); break;
-    case 5: skip = 4; break;
-    default: kvsieve::raise(kvsieve::errc::io, fmt::format("wire type {} in model protobuf", wire));
-    }
-    kvsieve::expects(skip <= message.size() - pos, kvsieve::errc::io, "truncated model protobuf");
-    bytes = message.substr(pos, skip);
-    pos += skip;
-    f(tag >> 3U, wire, value, bytes);
-  }
-}
-
-[[nodiscard]] inline auto read_model_facts(std::string_view model_proto) -> model_facts {
-  model_facts facts;
-  for_each_proto_field(model_proto, [&](std::uint64_t field, unsigned wire, std::uint64_t,
-                                        std::string_view bytes) {
-    if (field == 1 && wire == 2) { // repeated SentencePiece pieces = 1
-      auto type = piece_type::normal; // the proto's default
-      for_each_proto_field(bytes, [&](std::uint64_t f, unsigned w, std::uint64_t v,
-                                      std::string_view) {
-        if (f == 3 && w == 0) { // optional Type type = 3
-          type = static_cast<piece_type>(v);
-        }
-      });
-      facts.types.push_back(type);
-    } else if (field == 5 && wire == 2) { // NormalizerSpec denormalizer_spec = 5
-      for_each_proto_field(bytes, [&](std::uint64_t f, unsigned, std::uint64_t,
-                                      std::string_view charsmap) {
-        // The library builds a denormalizer only from a non-empty precompiled_charsmap (= 2).
-        facts.has_denormalizer |= f == 2 && !charsmap.empty();
-      });
-    }
-  });
-  return facts;
-}
-
-/// A loaded SentencePiece model, shared by a tokenizer, its copies and its stream decoders.
-struct sentencepiece_model {
-  ::sentencepiece::SentencePieceProcessor processor;
-  model_facts facts;
-  std::int32_t n_pieces = 0;
-  /// A normal piece that decodes to itself wherever it stands (no "▁", so neither the
-  /// leading-space rule nor a byte run can touch it); -1 when there is none (or a
-  /// denormalizer, which sees the whole text). See stream_decoder.
-  std::int32_t sentinel = -1;
-  std::string sentinel_text;
-
-  [[nodiscard]] auto type(std::int32_t id) const -> piece_type {
-    return facts.types[static_cast<std::size_t>(id)];
-  }
-  /// The library's decode of ids in [0, n_pieces).
-  [[nodiscard]] auto decode(std::span<const std::int32_t> ids) const -> std::string {
-    std::string text;
-    const auto status = processor.Decode(std::vector<int>(ids.begin(), ids.end()), &text);
-    kvsieve::expects(status.ok(), kvsieve::errc::invalid_argument,
-                     [&] { return "sentencepiece decode: " + status.ToString(); });
-    return text;
-  }
-};
 
 } // namespace detail
 
@@ -187,7 +86,7 @@ public:
     if (sp_->type(id) != detail::piece_type::byte) {
       held_.clear(); // a non-byte piece ends the byte run: the library decodes it now
     } else {
-      held_.push_back(byte_of(id));
+      held_.push_back(sp_->byte_of[static_cast<std::size_t>(id)]);
       if (detail::incomplete_utf8_tail(held_) > 0) {
         return {};
       }
@@ -208,13 +107,6 @@ private:
   friend class tokenizer;
   stream_decoder(std::shared_ptr<const detail::sentencepiece_model> sp, std::int32_t vocab_size)
       : sp_(std::move(sp)), vocab_size_(vocab_size) {}
-
-  [[nodiscard]] auto byte_of(std::int32_t id) const -> char {
-    const std::string& piece = sp_->processor.IdToPiece(id); // "<0xNN>", as IsByte guarantees
-    unsigned value = 0;
-    std::from_chars(piece.data() + 3, piece.data() + 5, value, 16);
-    return static_cast<char>(value);
-  }
 
   // SentencePiece: the library decodes window_, the ids whose text is not final yet, and we
   // return what is new. Before any text, window_ is every id so far, so the library applies its
@@ -283,30 +175,42 @@ public:
 
   /// A SentencePiece model file; BOS/EOS are the model's own. vocab_size is the checkpoint's
   /// embedding rows: >= the model's piece count (ids past it are padding, decoded as nothing).
-  /// Throws errc::io naming the file if it is missing or not a model, errc::invalid_argument if
-  /// vocab_size is smaller than the piece count.
+  /// Throws errc::io naming the file if it is missing, larger than max_model_bytes or not a
+  /// model, errc::invalid_argument if vocab_size is smaller than the piece count.
   [[nodiscard]] static auto sentencepiece(const std::filesystem::path& model_file,
                                           std::int32_t vocab_size) -> tokenizer {
-    kvsieve::expects(std::filesystem::is_regular_file(model_file), kvsieve::errc::io, [&] {
-      return fmt::format("SentencePiece model {} not found", model_file.string());
+    const auto where = model_file.string();
+    std::error_code ec;
+    kvsieve::expects(std::filesystem::is_regular_file(model_file, ec), kvsieve::errc::io, [&] {
+      return std::filesystem::exists(model_file, ec)
+                 ? fmt::format("SentencePiece model {}: not a regular file", where)
+                 : fmt::format("SentencePiece model {} not found", where);
     });
-    auto sp = std::make_shared<detail::sentencepiece_model>();
-    const auto status = sp->processor.Load(model_file.string());
-    kvsieve::expects(status.ok(), kvsieve::errc::io, [&] {
-      return fmt::format("cannot load SentencePiece model {}: {}", model_file.string(),
-                         status.ToString());
+    const auto size = std::filesystem::file_size(model_file, ec);
+    kvsieve::expects(!ec && size <= max_model_bytes, kvsieve::errc::io, [&] {
+      return fmt::format("SentencePiece model {}: {} bytes, more than the {} this reader accepts",
+                         where, size, max_model_bytes);
     });
-    sp->n_pieces = sp->processor.GetPieceSize();
-    sp->facts = detail::read_model_facts(sp->processor.serialized_model_proto());
-    kvsieve::expects(facts_agree(*sp), kvsieve::errc::io, [&] {
-      return fmt::format("cannot read the piece types of SentencePiece model {}",
-                         model_file.string());
-    });
+    std::ifstream in(model_file, std::ios::binary);
+    std::string proto(static_cast<std::size_t>(size), '\0');
+    in.read(proto.data(), static_cast<std::streamsize>(proto.size()));
+    kvsieve::expects(in.gcount() == static_cast<std::streamsize>(proto.size()), kvsieve::errc::io,
+                     [&] { return fmt::format("SentencePiece model {}: read failed", where); });
+    return sentencepiece_proto(proto, vocab_size, where);
+  }
+
+  /// LLaMA's tokenizer.model is 0.5 MB, the largest SentencePiece vocabularies a few MB.
+  static constexpr std::uintmax_t max_model_bytes = std::uintmax_t{256} << 20U;
+
+  /// sentencepiece() from the bytes of a serialized ModelProto; `source` names it in messages.
+  [[nodiscard]] static auto sentencepiece_proto(std::string_view proto, std::int32_t vocab_size,
+                                                std::string_view source = "(in memory)")
+      -> tokenizer {
+    auto sp = detail::sentencepiece_model::load(proto, source);
     kvsieve::expects(vocab_size >= sp->n_pieces, kvsieve::errc::invalid_argument, [&] {
       return fmt::format("vocab_size {} is smaller than the {} pieces of {}", vocab_size,
-                         sp->n_pieces, model_file.string());
+                         sp->n_pieces, source);
     });
-    find_sentinel(*sp);
     tokenizer t;
     t.vocab_size_ = vocab_size;
     const int eos = sp->processor.eos_id();
@@ -379,6 +283,11 @@ public:
   [[nodiscard]] auto bos_id() const noexcept -> std::int32_t { return bos_id_; }
   [[nodiscard]] auto eos_ids() const noexcept -> std::span<const std::int32_t> { return eos_ids_; }
   [[nodiscard]] auto vocab_size() const noexcept -> std::int32_t { return vocab_size_; }
+  /// The ids that have text: the SentencePiece model's pieces (ids up to vocab_size() past them
+  /// are padding), or the 256 bytes.
+  [[nodiscard]] auto piece_count() const noexcept -> std::int32_t {
+    return sp_ ? sp_->n_pieces : 256;
+  }
   [[nodiscard]] auto kind() const noexcept -> std::string_view {
     return sp_ ? "sentencepiece" : "bytes";
   }
@@ -452,39 +361,6 @@ private:
                                               vocab_size_); });
     bos_id_ = bos_id;
     eos_ids_ = std::move(eos_ids);
-  }
-
-  // Our protobuf reading must agree with the library on every type it does expose.
-  [[nodiscard]] static auto facts_agree(const detail::sentencepiece_model& sp) -> bool {
-    if (std::ssize(sp.facts.types) != sp.n_pieces) {
-      return false;
-    }
-    for (std::int32_t id = 0; id < sp.n_pieces; ++id) {
-      const auto t = sp.type(id);
-      if ((t == detail::piece_type::control) != sp.processor.IsControl(id) ||
-          (t == detail::piece_type::unknown) != sp.processor.IsUnknown(id) ||
-          (t == detail::piece_type::byte) != sp.processor.IsByte(id) ||
-          (t == detail::piece_type::unused) != sp.processor.IsUnused(id)) {
-        return false;
-      }
-    }
-    return true;
-  }
-
-  static void find_sentinel(detail::sentencepiece_model& sp) {
-    if (sp.facts.has_denormalizer) {
-      return;
-    }
-    for (std::int32_t id = 0; id < sp.n_pieces; ++id) {
-      const std::string& piece = sp.processor.IdToPiece(id);
-      const std::int32_t one[] = {id};
-      if (sp.type(id) == detail::piece_type::normal && !piece.empty() &&
-          piece.find("\xE2\x96\x81") == std::string::npos && sp.decode(one) == piece) {
-        sp.sentinel = id;
-        sp.sentinel_text = piece;
-        return;
-      }
-    }
   }
 
   std::shared_ptr<const detail::sentencepiece_model> sp_; // null: bytes backend
