@@ -5,7 +5,8 @@
 /// read as untrusted input: parse_json caps the nesting depth (nlohmann's parser is iterative,
 /// but dump(), copies and comparisons recurse, so a value nested 100k deep would overflow the
 /// stack later) and can reject duplicate keys; excerpt() renders a value from such a file for an
-/// error message in a bounded number of characters (printable() does it for a string). Every failure is a kvsieve::error whose message starts with the source.
+/// error message in a bounded number of characters (printable() does it for a string). Every
+/// failure is a kvsieve::error whose message starts with the source.
 
 #include <cstddef>
 #include <cstdint>

@@ -5,9 +5,9 @@
 /// sentencepiece C++ library, plus what its C++ API (libsentencepiece 0.1.97) does not expose,
 /// read from the serialized ModelProto by a small protobuf wire-format reader: each piece's type
 /// and whether a denormalizer rewrites decoded text. The model file is untrusted input: every
-/// length is checked against the bytes that remain, the normalisation tries the library would
-/// walk without bounds checks are checked first (charsmap_problem), and every failure is a
-/// kvsieve::error (errc::io) naming the source, never a crash.
+/// length is checked against the bytes that remain, what the library would trust without checks
+/// (piece texts, normalisation tries) is checked first (check_before_library), and every
+/// failure is a kvsieve::error (errc::io) naming the source, never a crash.
 
 #include <cstddef>
 #include <cstdint>
@@ -188,15 +188,37 @@ void for_each_proto_field(std::string_view message, F&& f, std::string_view sour
   return {};
 }
 
-/// Checks every precompiled_charsmap in `model_proto` as it stands (the normalizer_spec = 3 and
-/// denormalizer_spec = 5 messages, each occurrence, since protobuf merges repeated ones), before
-/// the library sees them. Throws errc::io naming `source`.
-inline void check_charsmaps(std::string_view model_proto, std::string_view source) {
+/// Checks what the library would trust in `model_proto` as it stands, before it loads it:
+///  - every piece text (the last occurrence of its field 1, as protobuf keeps) is non-empty and
+///    has no NUL byte: the library builds its piece tries from C strings, and darts-clone throws
+///    on an empty key or one cut short by a NUL in a way that ends the process (std::terminate
+///    inside libsentencepiece), even for models whose load it would otherwise reject;
+///  - every precompiled_charsmap of the normalizer_spec (3) and denormalizer_spec (5), each
+///    occurrence (protobuf merges repeated ones), passes charsmap_problem.
+/// Throws errc::io naming `source`.
+inline void check_before_library(std::string_view model_proto, std::string_view source) {
+  std::size_t n_pieces = 0;
   for_each_proto_field(model_proto, [&](std::uint64_t field, unsigned wire, std::uint64_t,
-                                        std::string_view spec) {
-    if ((field == 3 || field == 5) && wire == 2) {
-      for_each_proto_field(spec, [&](std::uint64_t f, unsigned w, std::uint64_t,
-                                     std::string_view blob) {
+                                        std::string_view message) {
+    if (field == 1 && wire == 2) { // repeated SentencePiece pieces = 1
+      std::string_view text;
+      for_each_proto_field(message, [&](std::uint64_t f, unsigned w, std::uint64_t,
+                                        std::string_view bytes) {
+        if (f == 1 && w == 2) { // optional string piece = 1
+          text = bytes;
+        }
+      }, source);
+      kvsieve::expects(!text.empty() && text.find('\0') == std::string_view::npos,
+                       kvsieve::errc::io, [&] {
+                         return fmt::format("{}: piece {} is {}", source, n_pieces,
+                                            text.empty() ? std::string("empty")
+                                                         : fmt::format("\"{}\", with a NUL byte",
+                                                                       printable(text, 40)));
+                       });
+      ++n_pieces;
+    } else if ((field == 3 || field == 5) && wire == 2) {
+      for_each_proto_field(message, [&](std::uint64_t f, unsigned w, std::uint64_t,
+                                        std::string_view blob) {
         if (f == 2 && w == 2) { // bytes precompiled_charsmap = 2
           const auto problem = charsmap_problem(blob);
           kvsieve::expects(problem.empty(), kvsieve::errc::io, [&] {
@@ -247,15 +269,15 @@ struct sentencepiece_model {
   }
 
   /// Loads a serialized ModelProto; `source` names it in messages. Throws errc::io when it is
-  /// not a well-formed protobuf or has a damaged normalisation trie (check_charsmaps), when the
+  /// not a well-formed protobuf or fails check_before_library, when the
   /// library rejects it, when our reading of the piece types disagrees with the library's, or
   /// when a byte piece is not spelled "<0xNN>".
   [[nodiscard]] static auto load(std::string_view proto, std::string_view source)
       -> std::shared_ptr<const sentencepiece_model> {
     const auto where = fmt::format("cannot load SentencePiece model {}", source);
-    // Before the library: it trusts the tries, and its load already runs the model's self-test
-    // samples through them.
-    check_charsmaps(proto, where);
+    // Before the library: its load builds tries from the pieces and already runs the model's
+    // self-test samples through the normalisation tries.
+    check_before_library(proto, where);
     auto sp = std::make_shared<sentencepiece_model>();
     const auto status = sp->processor.LoadFromSerializedProto(proto);
     kvsieve::expects(status.ok(), kvsieve::errc::io, [&] {

@@ -147,11 +147,16 @@ public:
   [[nodiscard]] static auto load(const std::filesystem::path& model_dir, std::int32_t vocab_size,
                                  std::int32_t bos_id, std::vector<std::int32_t> eos_ids)
       -> tokenizer {
-    kvsieve::expects(std::filesystem::is_directory(model_dir), kvsieve::errc::io, [&] {
+    std::error_code ec; // the throwing overloads would escape as std::filesystem_error
+    kvsieve::expects(std::filesystem::is_directory(model_dir, ec), kvsieve::errc::io, [&] {
       return fmt::format("model directory {} not found", model_dir.string());
     });
     const auto model_file = model_dir / "tokenizer.model";
-    if (!std::filesystem::exists(model_file)) {
+    const bool has_model = std::filesystem::exists(model_file, ec);
+    kvsieve::expects(!ec, kvsieve::errc::io, [&] {
+      return fmt::format("{}: {}", model_file.string(), ec.message());
+    });
+    if (!has_model) {
       return bytes(vocab_size, bos_id, std::move(eos_ids));
     }
     tokenizer t = sentencepiece(model_file, vocab_size);

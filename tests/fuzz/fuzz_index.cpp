@@ -53,7 +53,9 @@ auto make_dir() -> fuzz::fs::path {
   std::vector<spec> second;
   for (int l = 0; l < 2; ++l) {
     auto& to = l == 0 ? first : second;
-    const auto at = [&](const char* what) { return fmt::format("model.layers.{}.{}.weight", l, what); };
+    const auto at = [&](const char* what) {
+      return fmt::format("model.layers.{}.{}.weight", l, what);
+    };
     to.push_back({at("input_layernorm"), {8}});
     to.push_back({at("self_attn.q_proj"), {8, 8}});
     to.push_back({at("self_attn.k_proj"), {4, 8}});

@@ -152,7 +152,8 @@ TEST_CASE("piece types the proto does not define count as normal, as in the libr
   CHECK(t.decode(t.encode("ab ba", false)) == "ab ba");
 }
 
-TEST_CASE("models the library rejects are i/o errors naming the model", "[llama][tokenizer][errors]") {
+TEST_CASE("models the library rejects are i/o errors naming the model",
+          "[llama][tokenizer][errors]") {
   CHECK(contains(load_error("").what, "cannot load SentencePiece model m.model"));
   CHECK(contains(load_error("\xFF\xFF\xFF not a model").what, "cannot load"));
   // No pieces at all, and only the three specials.
@@ -215,6 +216,29 @@ auto charsmap(const std::vector<std::uint32_t>& units, std::string_view strings)
 }
 
 } // namespace
+
+TEST_CASE("an empty piece or one with a NUL byte is an i/o error, not std::terminate",
+          "[llama][tokenizer][errors]") {
+  // libsentencepiece builds its piece trie from C strings even for a model it rejects, and
+  // darts-clone's exception for such a key ends the process: these must never reach it.
+  auto with_nul = small_model();
+  with_nul.push_back({std::string("a\0b", 3)});
+  CHECK(contains(load_error(model_proto(with_nul)).what,
+                 "piece 7 is \"a\\x00b\", with a NUL byte"));
+  auto leading_nul = small_model();
+  leading_nul[4].text = std::string("\0", 1);
+  CHECK(contains(load_error(model_proto(leading_nul)).what, "piece 4 is \"\\x00\""));
+  auto empty = small_model();
+  empty[5].text.clear();
+  CHECK(contains(load_error(model_proto(empty)).what, "piece 5 is empty"));
+  // A piece message without its text field: the text is the default, "".
+  const auto no_text = field_bytes(1, field_float(2, -1.0F)) + model_proto(small_model());
+  CHECK(contains(load_error(no_text).what, "piece 0 is empty"));
+  // The text field given twice: protobuf keeps the last.
+  const auto twice = field_bytes(1, field_bytes(1, "ok") + field_bytes(1, std::string("\0", 1))) +
+                     model_proto(small_model());
+  CHECK(contains(load_error(twice).what, "piece 0 is \"\\x00\""));
+}
 
 TEST_CASE("a model with normalisation rules loads and applies them",
           "[llama][tokenizer]") {
@@ -290,6 +314,13 @@ TEST_CASE("tokenizer.model that is a directory or far too large is an i/o error 
   CHECK(e.code == kvsieve::errc::io);
   CHECK(contains(e.what, "tokenizer.model: not a regular file"));
 
+  // A name the file system refuses (ENAMETOOLONG): std::filesystem's throwing calls would
+  // escape as std::filesystem::filesystem_error.
+  e = error_from([&] { (void)llama::tokenizer::load(dir / std::string(300, 'd'), 1000, 1, {2}); });
+  INFO(e.what);
+  CHECK(e.code == kvsieve::errc::io);
+  CHECK(contains(e.what, "not found"));
+
   const temp_dir big;
   write_file(big / "tokenizer.model", "x");
   std::error_code ec;
@@ -310,7 +341,8 @@ TEST_CASE("printable keeps UTF-8 text and escapes controls and malformed bytes",
           "[llama][errors]") {
   using llama::detail::printable;
   CHECK(printable("plain text") == "plain text");
-  CHECK(printable("caf\xC3\xA9 \xE6\x97\xA5 \xF0\x9F\xA6\x99") == "caf\xC3\xA9 \xE6\x97\xA5 \xF0\x9F\xA6\x99");
+  const std::string utf8 = "caf\xC3\xA9 \xE6\x97\xA5 \xF0\x9F\xA6\x99";
+  CHECK(printable(utf8) == utf8);
   CHECK(printable("a\nb\tc\x7F") == "a\\x0ab\\x09c\\x7f");
   CHECK(printable("\x1b[31m") == "\\x1b[31m");
   CHECK(printable("\xC2\x9B" "1m") == "\\xc2\\x9b1m");          // U+009B, a C1 control (CSI)
