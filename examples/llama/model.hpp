@@ -11,17 +11,18 @@
 ///               h = rmsnorm(x) * mlp_norm
 ///               x += (silu(h Wgate^T) * (h Wup^T)) Wdown^T
 ///   logits = (rmsnorm(x) * norm) lm_head^T
-/// Matrix products go through OpenBLAS (sgemm for a prompt, sgemv for one token), run
-/// single-threaded inside BLAS; large products are split by output rows over a
-/// kvsieve::thread_pool. Small ones (every product of one decode step of a small model) stay on
-/// the calling thread: there a pool's wake-up costs as much as it saves, and a worker that the OS
-/// descheduled mid-chunk would stall the step (docs/performance.md, "Decoder").
+/// Matrix products go through OpenBLAS (sgemm for a prompt, sgemv for one token) running
+/// single-threaded; the model splits each product's output rows into short chunks over a
+/// kvsieve::thread_pool, whose caller works too and never waits for a worker the OS has not
+/// scheduled. So decode keeps most of its speed when another process holds a core, where
+/// OpenMP's barriers (the previous design) made it 60x slower (docs/performance.md, "Decoder").
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -60,13 +61,15 @@ namespace llama {
 
 namespace ops {
 
-/// Products of fewer multiply-adds than this run on the calling thread. At ~25 GFLOP/s (sgemv
-/// from L3 on one core) 2^20 is ~80 us: enough to pay for waking a worker, and more than any
-/// product of one decode step of the bundled model (largest 688 x 256 = 176k).
-inline constexpr std::size_t parallel_min_macs = std::size_t{1} << 20;
-/// A parallel product is split into chunks of output rows of about this many multiply-adds (and a
-/// multiple of 16 rows), several per thread so that a late or descheduled worker costs little.
-inline constexpr std::size_t chunk_macs = std::size_t{1} << 19;
+/// Products of fewer multiply-adds than this run on the calling thread: below it a pool's
+/// hand-off costs about what it saves.
+inline constexpr std::size_t parallel_min_macs = std::size_t{1} << 16;
+/// Products are computed in chunks of output rows: about this many multiply-adds for one token
+/// (128 KB of weights, ~10 us), at least 64 rows (a prompt's chunk re-packs the prompt's
+/// activations once per 64 rows). Many chunks per thread balance dynamically, and a worker that
+/// the OS deschedules holds up at most one short chunk.
+inline constexpr std::size_t chunk_macs = std::size_t{1} << 15;
+inline constexpr std::size_t min_chunk_rows = 64;
 
 /// OpenBLAS's own threads busy-wait for work and do not share cores well with another process
 /// (issue 9): BLAS runs single-threaded, and the model parallelises around it. Process-wide.
@@ -90,20 +93,45 @@ inline void matmul_rows(const float* x, std::size_t rows, const matrix& w, std::
   }
 }
 
-/// y = x w^T: x [rows, w.cols], y [rows, w.rows]. Large products are split by output rows over
-/// `pool` (see parallel_min_macs); the split changes no sum, so results do not depend on it.
+/// One product y = x w^T of a batch that shares x: y [rows, w->rows].
+struct product {
+  const matrix* w;
+  float* y;
+};
+
+/// y_j = x w_j^T for every product j (all w_j of x's width): one parallel loop over the
+/// concatenated output rows, so q/k/v (or gate/up) cost one hand-off, not three. The chunks
+/// (one BLAS call each) depend on the shapes only, never on the thread count, and run in any
+/// order: the results are the same bits with any pool. Small batches stay on the calling thread
+/// (see parallel_min_macs).
 template <kvsieve::executor Executor>
-void matmul(const float* x, std::size_t rows, const matrix& w, float* y, Executor& pool) {
-  const std::size_t macs = rows * w.rows * w.cols;
-  if (pool.size() == 1 || macs < parallel_min_macs) {
-    matmul_rows(x, rows, w, 0, w.rows, y);
-    return;
+void matmul(const float* x, std::size_t rows, std::initializer_list<product> ps,
+            Executor& pool) {
+  std::size_t n_out = 0;
+  for (const auto& p : ps) {
+    n_out += p.w->rows;
   }
-  const std::size_t per_row = rows * w.cols;
-  const std::size_t grain = std::max<std::size_t>(16, (chunk_macs / per_row + 15) / 16 * 16);
-  pool.parallel_for(w.rows, grain, [&](std::size_t o0, std::size_t o1) {
-    matmul_rows(x, rows, w, o0, o1, y);
-  });
+  const std::size_t per_row = rows * ps.begin()->w->cols;
+  const std::size_t grain = std::max(min_chunk_rows, (chunk_macs / per_row + 15) / 16 * 16);
+  const auto run = [&](std::size_t begin, std::size_t end) { // begin: a multiple of grain
+    for (std::size_t c0 = begin; c0 < end; c0 += grain) {
+      const std::size_t c1 = std::min(end, c0 + grain);
+      std::size_t first = 0; // of the current product, in the concatenated rows
+      for (const auto& p : ps) {
+        const std::size_t o0 = std::max(c0, first);
+        const std::size_t o1 = std::min(c1, first + p.w->rows);
+        if (o0 < o1) {
+          matmul_rows(x, rows, *p.w, o0 - first, o1 - first, p.y);
+        }
+        first += p.w->rows;
+      }
+    }
+  };
+  if (pool.size() == 1 || n_out * per_row < parallel_min_macs) {
+    run(0, n_out);
+  } else {
+    pool.parallel_for(n_out, grain, run);
+  }
 }
 
 /// out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight, per row of `dim` values.
@@ -247,8 +275,8 @@ private:
   }
   [[nodiscard]] auto hd() const -> std::size_t { return static_cast<std::size_t>(cfg_.head_dim); }
 
-  void matmul(const float* x, std::size_t rows, const matrix& w, float* y) {
-    ops::matmul(x, rows, w, y, *pool_);
+  void matmul(const float* x, std::size_t rows, std::initializer_list<ops::product> ps) {
+    ops::matmul(x, rows, ps, *pool_);
   }
 
   template <class Attend>
@@ -276,25 +304,24 @@ private:
     for (std::size_t l = 0; l < w_.layers.size(); ++l) {
       const auto& lw = w_.layers[l];
       ops::rmsnorm(x_.data(), n, dim, lw.attn_norm, cfg_.rms_norm_eps, h_.data());
-      matmul(h_.data(), n, lw.wq, q_.data());
-      matmul(h_.data(), n, lw.wk, k_.data());
-      matmul(h_.data(), n, lw.wv, v_.data());
+      matmul(h_.data(), n, {{&lw.wq, q_.data()}, {&lw.wk, k_.data()}, {&lw.wv, v_.data()}});
       for (std::size_t t = 0; t < n; ++t) {
         rope_.apply(q_.data() + t * nh() * hd(), nh(), p0 + t);
         rope_.apply(k_.data() + t * nkv() * hd(), nkv(), p0 + t);
       }
       attend(l, q_.data(), k_.data(), v_.data(), att_.data());
-      matmul(att_.data(), n, lw.wo, h_.data());
+      matmul(att_.data(), n, {{&lw.wo, h_.data()}});
       for (std::size_t i = 0; i < n * dim; ++i) {
         x_[i] += h_[i];
       }
       ops::rmsnorm(x_.data(), n, dim, lw.mlp_norm, cfg_.rms_norm_eps, h_.data());
-      matmul(h_.data(), n, lw.w_gate, gate_.data());
-      matmul(h_.data(), n, lw.w_up, up_.data());
-      for (std::size_t i = 0; i < n * inter; ++i) {
-        gate_[i] = ops::silu(gate_[i]) * up_[i];
-      }
-      matmul(gate_.data(), n, lw.w_down, h_.data());
+      matmul(h_.data(), n, {{&lw.w_gate, gate_.data()}, {&lw.w_up, up_.data()}});
+      pool_->parallel_for(n * inter, elementwise_grain, [&](std::size_t b, std::size_t e) {
+        for (std::size_t i = b; i < e; ++i) {
+          gate_[i] = ops::silu(gate_[i]) * up_[i];
+        }
+      });
+      matmul(gate_.data(), n, {{&lw.w_down, h_.data()}});
       for (std::size_t i = 0; i < n * dim; ++i) {
         x_[i] += h_[i];
       }
@@ -307,9 +334,12 @@ private:
     const std::size_t rows = n - first;
     ops::rmsnorm(x_.data() + first * dim, rows, dim, w_.norm, cfg_.rms_norm_eps, h_.data());
     std::vector<float> out(rows * w_.lm_head.rows);
-    matmul(h_.data(), rows, w_.lm_head, out.data());
+    matmul(h_.data(), rows, {{&w_.lm_head, out.data()}});
     return out;
   }
+
+  // Elements per chunk of an element-wise loop: one decode step's run inline (one chunk).
+  static constexpr std::size_t elementwise_grain = 16384;
 
   const config& cfg_;
   const model_weights& w_;

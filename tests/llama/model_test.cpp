@@ -157,3 +157,28 @@ TEST_CASE("FastGen's prefill logits equal the full cache's; decode differs only 
   CHECK(m_full.decode(full, 0, 5, kvsieve::token_class::none) ==
         m_fast.decode(fast, 0, 5, kvsieve::token_class::none));
 }
+
+TEST_CASE("the logits do not depend on the decoder's thread count", "[llama][threads]") {
+  // Products are split by output rows over the pool, each output one BLAS dot product: any split
+  // (3 threads leave ragged chunks that straddle q/k/v) must give the single thread's bits.
+  const fs::path dir = fs::path(KVSIEVE_MODELS_DIR) / "tiny-llama";
+  const auto cfg = llama::config::load(dir);
+  const auto weights = llama::model_weights::load(dir, cfg);
+  const auto ids = read_json(fs::path(KVSIEVE_TEST_DATA_DIR) / "golden" / "tiny-llama.json")
+                       ["prompt_ids"].get<std::vector<std::int32_t>>();
+  const std::vector<kvsieve::token_class> classes(ids.size(), kvsieve::token_class::none);
+  std::vector<std::vector<float>> runs;
+  for (const std::size_t threads : {1, 2, 3}) {
+    auto cache = make_cache<full_cache>(cfg, kvsieve::ladder<kvsieve::policies::full>());
+    llama::model<full_cache> model(cfg, weights, threads);
+    REQUIRE(model.threads() == threads);
+    auto all = model.prefill(cache, 0, ids, classes, /*all_logits=*/true);
+    for (std::int32_t t = 0; t < 8; ++t) {
+      const auto step = model.decode(cache, 0, 40 + t, kvsieve::token_class::none);
+      all.insert(all.end(), step.begin(), step.end());
+    }
+    runs.push_back(std::move(all));
+  }
+  CHECK(runs[1] == runs[0]);
+  CHECK(runs[2] == runs[0]);
+}
