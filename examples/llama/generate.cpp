@@ -5,23 +5,32 @@
 // per-layer x per-KV-head policy map, speeds and the profiling cost. `--help` lists the options.
 // Compiled by nvcc (generate_cuda.cu includes this file) it is kvsieve-generate-cuda: the same
 // program with the model and the cache on the GPU; only the backend table below differs.
+#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
+#include <cstring>
 #include <map>
-#include <sstream>
+#include <new>
+#include <span>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unistd.h>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include <kvsieve/kvsieve.hpp>
 
+#include <llama/cli.hpp>
 #include <llama/config.hpp>
 #include <llama/model.hpp>
 #include <llama/sampler.hpp>
 #include <llama/tokenizer.hpp>
+#include <llama/utf8.hpp>
 #include <llama/weights.hpp>
 
 #if KVSIEVE_HAS_CUDA
@@ -41,6 +50,16 @@ template <class Ladder>
 using cache_type = kvsieve::cuda::adaptive_cache<Ladder, profiler_type, element_type>;
 template <class Cache>
 using model_type = llama::gpu::model<Cache>;
+constexpr bool host_threads = false; // --threads: the products run on the GPU
+template <class Cache>
+auto make_model(const llama::config& cfg, const llama::model_weights& w, std::int32_t /*threads*/)
+    -> model_type<Cache> {
+  return model_type<Cache>(cfg, w);
+}
+template <class Model>
+auto threads_of(const Model& /*model*/) -> std::size_t {
+  return 1;
+}
 template <class Ladder>
 auto make_cache(Ladder ladder, double threshold, const llama::config& cfg, std::int32_t sinks)
     -> cache_type<Ladder> {
@@ -64,6 +83,16 @@ using cache_type =
     kvsieve::adaptive_cache<Ladder, profiler_type, kvsieve::paged_store<element_type>>;
 template <class Cache>
 using model_type = llama::model<Cache>;
+constexpr bool host_threads = true; // --threads: the model's matrix products
+template <class Cache>
+auto make_model(const llama::config& cfg, const llama::model_weights& w, std::int32_t threads)
+    -> model_type<Cache> {
+  return model_type<Cache>(cfg, w, static_cast<std::size_t>(threads)); // 0: the model's default
+}
+template <class Model>
+auto threads_of(const Model& model) -> std::size_t {
+  return model.threads();
+}
 template <class Ladder>
 auto make_cache(Ladder ladder, double threshold, const llama::config& cfg, std::int32_t sinks)
     -> cache_type<Ladder> {
@@ -75,12 +104,14 @@ auto make_cache(Ladder ladder, double threshold, const llama::config& cfg, std::
 #endif
 // --------------------------------------------------------------------------------------------
 
+using llama::cli::options;
+
 constexpr const char* usage = R"(usage: kvsieve-generate[-cuda] [options]
   --model DIR            Hugging Face LLaMA directory (config.json, *.safetensors,
                          tokenizer.model or byte-level); default: the bundled tiny model
   --prompt TEXT          prompt text (default: a piece of Python code)
-  --prompt-file FILE     read the prompt from FILE
-  --max-new-tokens N     tokens to generate (default 200)
+  --prompt-file FILE     read the prompt from FILE (a file, or a pipe such as /dev/stdin)
+  --max-new-tokens N     tokens to generate, 0 = run the prompt only (default 200)
   --policy NAME          fastgen | full | local | frequent | local+frequent | streaming
                          (default fastgen)
   --threshold T          FastGen recovery threshold in (0, 1] (default 0.95)
@@ -90,9 +121,13 @@ constexpr const char* usage = R"(usage: kvsieve-generate[-cuda] [options]
   --window N             StreamingLLM window for --policy streaming (default 256)
   --temperature X        0 = greedy (default 0.6)
   --top-p P              nucleus mass in (0, 1] (default 0.9)
-  --seed S               sampling seed (default 42)
+  --seed S               sampling seed in [0, 2^64) (default 42)
+  --threads N            CPU threads for the matrix products, in [1, 256] (default:
+                         $KVSIEVE_THREADS if set, else the hardware threads)
   --json                 print one JSON object instead of text and summary
   --help                 this text
+A value may also follow '=' (--seed=7). Text is printed as UTF-8: bytes that are not valid
+UTF-8 become U+FFFD, on the terminal and in --json alike.
 )";
 
 constexpr const char* default_prompt = R"(import json
@@ -127,114 +162,32 @@ class Inventory:
 def main():
 )";
 
-struct options {
-  std::string model_dir = KVSIEVE_DEFAULT_MODEL_DIR;
-  std::string prompt = default_prompt;
-  std::int32_t max_new_tokens = 200;
-  std::string policy = "fastgen";
-  double threshold = 0.95;
-  double local_ratio = 0.3;
-  double frequent_ratio = 0.3;
-  std::int32_t sinks = 0;
-  std::int32_t window = 256;
-  float temperature = 0.6F;
-  float top_p = 0.9F;
-  std::uint64_t seed = 42;
-  bool json = false;
-};
-
 [[noreturn]] void usage_error(const std::string& message) {
-  std::fprintf(stderr, "%s: %s\n\n%s", program, message.c_str(), usage);
+  std::fprintf(stderr, "%s: %s\n(%s --help lists the options)\n", program, message.c_str(),
+               program);
   std::exit(2);
 }
 
-auto parse_number(const std::string& flag, const char* text) -> double {
-  char* end = nullptr;
-  const double v = std::strtod(text, &end);
-  if (end == text || *end != '\0' || !std::isfinite(v)) {
-    usage_error(fmt::format("{} expects a number, got '{}'", flag, text));
+// A failed write to stdout (a closed pipe, a full disk): the run stops with this message.
+class output_error : public std::runtime_error {
+public:
+  explicit output_error(int err) // 0 (a stream error set earlier): say EIO
+      : std::runtime_error(
+            fmt::format("cannot write the output: {}", std::strerror(err != 0 ? err : EIO))) {}
+};
+
+void write_out(std::string_view text) {
+  errno = 0;
+  if (!text.empty() && std::fwrite(text.data(), 1, text.size(), stdout) != text.size()) {
+    throw output_error(errno);
   }
-  return v;
 }
 
-auto parse_count(const std::string& flag, const char* text) -> std::int32_t {
-  const double v = parse_number(flag, text);
-  if (v < 0 || v != std::floor(v) || v > 1e9) {
-    usage_error(fmt::format("{} expects a non-negative integer, got '{}'", flag, text));
+void flush_out() {
+  errno = 0;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
+    throw output_error(errno);
   }
-  return static_cast<std::int32_t>(v);
-}
-
-auto parse(int argc, char** argv) -> options {
-  options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(usage, stdout);
-      std::exit(0);
-    }
-    if (a == "--json") {
-      o.json = true;
-      continue;
-    }
-    if (i + 1 >= argc) {
-      usage_error(a.rfind("--", 0) == 0 ? a + " needs a value" : "unknown argument '" + a + "'");
-    }
-    const char* v = argv[++i];
-    if (a == "--model") {
-      o.model_dir = v;
-    } else if (a == "--prompt") {
-      o.prompt = v;
-    } else if (a == "--prompt-file") {
-      std::ifstream in(v, std::ios::binary);
-      if (!in) {
-        usage_error(fmt::format("cannot read prompt file '{}'", v));
-      }
-      std::stringstream ss;
-      ss << in.rdbuf();
-      o.prompt = ss.str();
-    } else if (a == "--max-new-tokens") {
-      o.max_new_tokens = parse_count(a, v);
-    } else if (a == "--policy") {
-      o.policy = v;
-    } else if (a == "--threshold") {
-      o.threshold = parse_number(a, v);
-    } else if (a == "--local-ratio") {
-      o.local_ratio = parse_number(a, v);
-    } else if (a == "--frequent-ratio") {
-      o.frequent_ratio = parse_number(a, v);
-    } else if (a == "--sinks") {
-      o.sinks = parse_count(a, v);
-    } else if (a == "--window") {
-      o.window = parse_count(a, v);
-    } else if (a == "--temperature") {
-      o.temperature = static_cast<float>(parse_number(a, v));
-    } else if (a == "--top-p") {
-      o.top_p = static_cast<float>(parse_number(a, v));
-    } else if (a == "--seed") {
-      o.seed = static_cast<std::uint64_t>(parse_count(a, v));
-    } else {
-      usage_error("unknown option '" + a + "'");
-    }
-  }
-  if (o.threshold <= 0.0 || o.threshold > 1.0) {
-    usage_error("--threshold must be in (0, 1]");
-  }
-  for (const double r : {o.local_ratio, o.frequent_ratio}) {
-    if (r < 0.0 || r > 1.0) {
-      usage_error("--local-ratio and --frequent-ratio must be in [0, 1]");
-    }
-  }
-  if (o.temperature < 0.0F) {
-    usage_error("--temperature must be >= 0");
-  }
-  if (o.top_p <= 0.0F || o.top_p > 1.0F) {
-    usage_error("--top-p must be in (0, 1]");
-  }
-  if (o.prompt.empty()) {
-    usage_error("the prompt is empty");
-  }
-  return o;
 }
 
 // One letter per policy for the map; FastGen's rungs S < P < F < L < A.
@@ -272,57 +225,117 @@ auto colour(char c) -> const char* {
 
 auto megabytes(std::size_t bytes) -> double { return static_cast<double>(bytes) / 1e6; }
 
+// A float as a double with its shortest decimal form (0.9F -> 0.9, not 0.8999999761581421).
+auto as_written(float x) -> double { return std::stod(fmt::format("{}", x)); }
+
+// Why generation stopped, as --json's "stop_reason" writes it.
+constexpr const char* stopped_eos = "eos";
+constexpr const char* stopped_max_new_tokens = "max_new_tokens";
+constexpr const char* stopped_context_limit = "context_limit";
+
+// The model's logits feed the sampler only when every one is finite; otherwise the run stops
+// naming the position whose logits they are and how they arose.
+void check_logits(std::span<const float> logits, std::int32_t position, std::int32_t step,
+                  std::size_t prompt_tokens) {
+  const auto bad = llama::find_non_finite(logits);
+  if (!bad.any()) {
+    return;
+  }
+  throw std::runtime_error(fmt::format(
+      "the logits at position {} ({}) are not finite: {} NaN, {} +inf, {} -inf of {}, the first "
+      "at token id {}; the model's activations overflowed",
+      position,
+      step == 0 ? fmt::format("the last of the {}-token prompt", prompt_tokens)
+                : fmt::format("generation step {}", step),
+      bad.nan, bad.pos_inf, bad.neg_inf, logits.size(), bad.first));
+}
+
 template <class Ladder>
 auto run(const options& o, Ladder ladder, const llama::config& cfg,
          const llama::model_weights& weights, const llama::tokenizer& tok) -> int {
   using clock = std::chrono::steady_clock;
   const auto run_start = clock::now();
   auto cache = make_cache(std::move(ladder), o.threshold, cfg, o.sinks);
-  model_type<decltype(cache)> model(cfg, weights);
+  auto model = make_model<decltype(cache)>(cfg, weights, o.threads);
   const auto classifier = tok.classifier();
   const auto ids = tok.encode(o.prompt, true);
-  if (ids.size() >= static_cast<std::size_t>(cfg.max_position_embeddings)) {
-    usage_error(fmt::format("the prompt has {} tokens; the model's context is {}", ids.size(),
-                            cfg.max_position_embeddings));
+  const auto context = static_cast<std::size_t>(cfg.max_position_embeddings);
+  if (ids.size() > context || (ids.size() == context && o.max_new_tokens > 0)) {
+    throw std::runtime_error(fmt::format(
+        "the prompt has {} tokens and the model's context (max_position_embeddings) is {}: {}",
+        ids.size(), context,
+        ids.size() == context ? "no room is left to generate" : "shorten the prompt"));
   }
+  const auto n_prompt = static_cast<std::int32_t>(ids.size());
   const auto classes = classifier.classify(ids);
 
   const auto t0 = clock::now();
   auto logits = model.prefill(cache, 0, ids, classes);
+  check_logits(logits, n_prompt - 1, 0, ids.size());
   const auto t1 = clock::now();
   llama::sampler sample(o.temperature, o.top_p, o.seed);
   auto stream = tok.streamer(ids); // the prompt decides the first word's leading space
-  std::string text;
+  std::string text;                // what was generated, as valid UTF-8
   std::int32_t generated = 0;
   std::int32_t decode_steps = 0;
+  const char* stop_reason = stopped_max_new_tokens;
   const bool tty = isatty(STDOUT_FILENO) != 0;
+  const auto show = [&](std::string_view piece) { // text to stdout, control characters hidden
+    write_out(tty ? llama::for_terminal(piece) : std::string(piece));
+  };
   if (!o.json) {
-    std::fputs(o.prompt.c_str(), stdout);
-    std::fputs(tty ? "\x1b[1m" : "", stdout);
+    const std::string prompt = llama::to_valid_utf8(o.prompt);
+    show(prompt);
+    if (tty) {
+      write_out("\x1b[1m"); // bold: the generated text
+    } else {
+      // In a file or a pipe a marker line shows where the generated text starts.
+      write_out(fmt::format("{}---- end of the prompt ({} tokens); generated text follows ----\n",
+                            prompt.ends_with('\n') ? "" : "\n", ids.size()));
+    }
+    flush_out();
   }
   while (generated < o.max_new_tokens) {
     const std::int32_t next = sample(logits);
     if (tok.is_eos(next)) {
+      stop_reason = stopped_eos;
       break;
     }
     ++generated;
-    const std::string piece = stream.decode_next(next);
+    const std::string piece = llama::to_valid_utf8(stream.decode_next(next));
     text += piece;
     if (!o.json) {
-      std::fputs(piece.c_str(), stdout);
-      std::fflush(stdout);
+      show(piece);
+      flush_out();
     }
-    if (generated == o.max_new_tokens ||
-        cache.length(0, 0) + 1 >= cfg.max_position_embeddings) {
+    if (generated == o.max_new_tokens) {
+      break;
+    }
+    const std::int32_t position = cache.length(0, 0); // where `next` goes
+    if (position + 1 >= cfg.max_position_embeddings) {
+      stop_reason = stopped_context_limit; // `next` took the last position
       break;
     }
     logits = model.decode(cache, 0, next, classifier(next));
     ++decode_steps;
+    check_logits(logits, position, decode_steps, ids.size());
   }
-  const std::string tail = stream.flush(); // a character cut by max-new-tokens
+  const std::string tail = llama::to_valid_utf8(stream.flush()); // a character cut at the end
   text += tail;
   if (!o.json) {
-    std::fputs(tail.c_str(), stdout);
+    show(tail);
+    write_out(tty ? "\x1b[0m\n\n"
+                  : fmt::format("{}---- end of the generated text ({} tokens) ----\n\n",
+                                text.ends_with('\n') || text.empty() ? "" : "\n", generated));
+  }
+  if (stop_reason == stopped_context_limit) {
+    flush_out(); // the text first, then the note
+    std::fprintf(stderr,
+                 "%s: stopped at the context limit: %d prompt + %d generated tokens fill the "
+                 "model's %d positions (max_position_embeddings); %d of --max-new-tokens %d were "
+                 "not generated\n",
+                 program, n_prompt, generated, cfg.max_position_embeddings,
+                 o.max_new_tokens - generated, o.max_new_tokens);
   }
   const auto t2 = clock::now();
   const auto r = cache.report();
@@ -332,21 +345,43 @@ auto run(const options& o, Ladder ladder, const llama::config& cfg,
   const double prefill_tps = static_cast<double>(ids.size()) / prefill_s;
   const double decode_tps = decode_steps > 0 ? decode_steps / decode_s : 0.0;
 
+  // Memory is allocated in pages of page_size tokens per KV head: a page returns to the pool only
+  // once eviction has emptied it, so kept tokens and resident bytes tell different stories.
   std::vector<std::vector<std::string>> map(static_cast<std::size_t>(cfg.n_layer));
+  std::size_t tokens_seen = 0;
+  std::size_t tokens_kept = 0;
+  std::size_t pages_full = 0;
   for (const auto& h : r.heads) {
     map[static_cast<std::size_t>(h.head.layer)].emplace_back(h.policy);
+    tokens_seen += static_cast<std::size_t>(h.length);
+    tokens_kept += static_cast<std::size_t>(h.kept);
+    pages_full += (static_cast<std::size_t>(h.length) + page_size - 1) / page_size;
   }
+  const std::size_t page_bytes = pages_full == 0 ? 0 : r.bytes_full / pages_full;
+  const std::size_t pages_resident = page_bytes == 0 ? 0 : r.bytes_resident / page_bytes;
+  const double kept_fraction =
+      tokens_seen == 0 ? 1.0
+                       : static_cast<double>(tokens_kept) / static_cast<double>(tokens_seen);
   if (o.json) {
     nlohmann::json j;
     j["generated_text"] = text;
     j["prompt_tokens"] = ids.size();
     j["generated_tokens"] = generated;
+    j["stop_reason"] = stop_reason;
+    j["context_length"] = cfg.max_position_embeddings;
     j["kv_bytes_full"] = r.bytes_full;
     j["kv_bytes_resident"] = r.bytes_resident;
     j["kv_saved_fraction"] = r.saved_fraction();
+    j["kv_page_size"] = page_size;
+    j["kv_pages_full"] = pages_full;
+    j["kv_pages_resident"] = pages_resident;
     j["kv_only_bytes_full"] = r.kv_bytes_full;
     j["kv_only_bytes_kept"] = r.kv_bytes_kept;
-    j["mean_kept_fraction"] = r.mean_kept_fraction;
+    j["kept_token_fraction"] = kept_fraction;
+    j["decode_steps"] = decode_steps;
+    // A mean over no decode step is no number.
+    j["mean_kept_fraction"] =
+        decode_steps > 0 ? nlohmann::json(r.mean_kept_fraction) : nlohmann::json(nullptr);
     nlohmann::json counts = nlohmann::json::object();
     for (const auto& [name, n] : r.policy_counts) {
       counts[std::string(name)] = n;
@@ -362,23 +397,41 @@ auto run(const options& o, Ladder ladder, const llama::config& cfg,
     j["local_ratio"] = o.local_ratio;
     j["frequent_ratio"] = o.frequent_ratio;
     j["seed"] = o.seed;
-    j["temperature"] = o.temperature;
-    j["top_p"] = o.top_p;
-    std::puts(j.dump(2).c_str());
+    j["temperature"] = as_written(o.temperature);
+    j["top_p"] = as_written(o.top_p);
+    j["threads"] = threads_of(model);
+    // Every string is valid UTF-8 already; `replace` keeps a future one from aborting the dump.
+    write_out(j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+    write_out("\n");
+    flush_out();
     return 0;
   }
-  std::fputs(tty ? "\x1b[0m\n\n" : "\n\n", stdout);
   std::printf("model      %s: %d layers, %d query / %d KV heads, head_dim %d, %s tokenizer\n",
               o.model_dir.c_str(), cfg.n_layer, cfg.n_head, cfg.n_head_kv, cfg.head_dim,
               std::string(tok.kind()).c_str());
   std::printf("policy     %s, T = %.2f, r_l = %.2f, r_f = %.2f\n", o.policy.c_str(), o.threshold,
               o.local_ratio, o.frequent_ratio);
-  std::printf("tokens     %zu prompt, %d generated\n", ids.size(), generated);
-  std::printf("KV memory  full %.3f MB, resident %.3f MB: %.1f%% saved "
-              "(K+V alone: %.3f of %.3f MB kept; mean over decode steps %.1f%% kept)\n",
+  std::printf("tokens     %zu prompt, %d generated (stopped: %s)\n", ids.size(), generated,
+              stop_reason == stopped_eos              ? "end of text"
+              : stop_reason == stopped_context_limit ? "context limit"
+                                                      : "--max-new-tokens");
+  std::printf("KV memory  full %.3f MB, resident %.3f MB: %.1f%% saved (%zu of %zu pages of %d "
+              "tokens resident)\n",
               megabytes(r.bytes_full), megabytes(r.bytes_resident), 100.0 * r.saved_fraction(),
-              megabytes(r.kv_bytes_kept), megabytes(r.kv_bytes_full),
-              100.0 * r.mean_kept_fraction);
+              pages_resident, pages_full, page_size);
+  std::printf("K+V alone  %.3f of %.3f MB kept: %.1f%% of the tokens", megabytes(r.kv_bytes_kept),
+              megabytes(r.kv_bytes_full), 100.0 * kept_fraction);
+  if (decode_steps > 0) {
+    std::printf("; mean over %d decode steps %.1f%% kept", decode_steps,
+                100.0 * r.mean_kept_fraction);
+  }
+  std::printf("\n");
+  if ((1.0 - kept_fraction) - r.saved_fraction() > 0.05) {
+    std::printf("           (memory is freed in whole pages: a page of %d tokens returns to the pool "
+                "only once\n            all its tokens are evicted, so %.1f%% of the tokens "
+                "evicted free %.1f%% of the bytes)\n",
+                page_size, 100.0 * (1.0 - kept_fraction), 100.0 * r.saved_fraction());
+  }
   std::printf("policies   ");
   for (const auto& [name, n] : r.policy_counts) {
     if (n > 0) {
@@ -398,16 +451,40 @@ auto run(const options& o, Ladder ladder, const llama::config& cfg,
     }
     std::printf("\n");
   }
-  std::printf("speed      prefill %.0f tokens/s, decode %.1f tokens/s\n", prefill_tps, decode_tps);
+  const std::size_t threads = threads_of(model);
+  std::printf("speed      prefill %.0f tokens/s, decode %.1f tokens/s (%zu thread%s)\n",
+              prefill_tps, decode_tps, threads, threads == 1 ? "" : "s");
   std::printf("profiling  %.4f s, %.2f%% of the run\n", r.profile_seconds,
               100.0 * r.profile_seconds / total_s);
+  flush_out();
   return 0;
 }
 
 } // namespace
 
 auto main(int argc, char** argv) -> int {
-  const options o = parse(argc, argv);
+  // A closed pipe (`| head`) becomes a write error with a message, not death by SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
+  options defaults;
+  defaults.model_dir = KVSIEVE_DEFAULT_MODEL_DIR;
+  defaults.prompt = default_prompt;
+  options o;
+  try {
+    o = llama::cli::parse(std::span<const char* const>(argv + 1, static_cast<std::size_t>(argc - 1)),
+                          std::move(defaults));
+  } catch (const llama::cli::usage_error& e) {
+    usage_error(e.what());
+  }
+  if (o.help) {
+    std::fputs(usage, stdout);
+    return 0;
+  }
+  if (!host_threads && o.threads > 0) {
+    o.notes.emplace_back("--threads is ignored: the model runs on the GPU");
+  }
+  for (const auto& note : o.notes) {
+    std::fprintf(stderr, "%s: note: %s\n", program, note.c_str());
+  }
 #if KVSIEVE_HAS_CUDA
   if (kvsieve::cuda::device_count() == 0) {
     std::fprintf(stderr, "%s: no CUDA device visible (kvsieve-generate runs on the CPU)\n",
@@ -441,13 +518,13 @@ auto main(int argc, char** argv) -> int {
                      local_frequent(local(o.local_ratio), frequent(o.frequent_ratio))),
                  cfg, weights, tok);
     }
-    if (o.policy == "streaming") {
-      return run(o, kvsieve::ladder<streaming>(streaming(sinks(4), recent(o.window))), cfg,
-                 weights, tok);
-    }
-    usage_error("unknown --policy '" + o.policy + "'");
-  } catch (const kvsieve::error& e) {
+    // parse() admits only the policies above and this one.
+    return run(o, kvsieve::ladder<streaming>(streaming(sinks(4), recent(o.window))), cfg, weights,
+               tok);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "%s: out of memory\n", program);
+  } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", program, e.what());
-    return 1;
   }
+  return 1;
 }
