@@ -1,0 +1,134 @@
+# SPDX-FileCopyrightText: 2026 kvsieve contributors
+# SPDX-License-Identifier: Apache-2.0
+"""kvsieve-generate side by side with llama.cpp on the bundled model: same prompt token ids, same
+thread count, greedy; prefill and decode tokens/s (medians) and the first 32 generated ids.
+
+    bench/llama_cpp/build_llama_cpp.sh          # once: llama.cpp from PyPI's llama-cpp-python
+    /work/venv/bin/python bench/llama_cpp/compare.py --kvsieve build/default/examples/llama/kvsieve-generate
+
+Interpreter: Python 3.9+ with `gguf`, `numpy`, `safetensors` (for to_gguf.py; /work/venv/bin/python
+has them). Workloads (prompt: the first bytes of bench/llama_cpp/prompt.txt, BOS first, one token
+per byte as models/tiny-llama/README.md says):
+  short  100-token prompt, 200 new tokens
+  long   900-token prompt, 120 new tokens (the context of 1024 ends at 1020)
+Engines: kvsieve-generate --policy full, kvsieve-generate --policy fastgen (defaults), and
+llama.cpp (llama_cpp_run.cpp: F32 weights, F32 K/V cache as kvsieve's CPU cache, whole prompt in
+one batch). Runs are interleaved (one of each engine in turn) after one warm-up of each.
+kvsieve-generate gets its threads from KVSIEVE_THREADS, llama.cpp from n_threads/n_threads_batch.
+Speeds are each program's own, with kvsieve-generate's definitions (see llama_cpp_run.cpp).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+WORKLOADS = {"short": (100, 200), "long": (900, 120)}
+
+
+def kvsieve_run(exe: str, prompt_file: str, n_gen: int, threads: int, policy: str) -> dict:
+    env = dict(os.environ, KVSIEVE_THREADS=str(threads))
+    out = subprocess.run([exe, "--prompt-file", prompt_file, "--temperature", "0", "--policy",
+                          policy, "--max-new-tokens", str(n_gen), "--json"],
+                         check=True, capture_output=True, text=True, env=env).stdout
+    j = json.loads(out)
+    text = j["generated_text"]
+    # Byte-level vocabulary: the generated ids are the text's bytes (exact for ASCII output).
+    j["generated_ids"] = list(text.encode("utf-8")) if text.isascii() else None
+    return j
+
+
+def llama_run(exe: str, model: str, ids: list[int], n_gen: int, threads: int, kv: str) -> dict:
+    out = subprocess.run([exe, "--model", model, "--ids", " ".join(map(str, ids)), "--n-gen",
+                          str(n_gen), "--threads", str(threads), "--kv", kv],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--kvsieve", required=True, help="path of kvsieve-generate")
+    ap.add_argument("--llama-dir", default=os.environ.get(
+        "KVSIEVE_LLAMACPP_DIR", str(Path.home() / ".cache" / "kvsieve-llamacpp")))
+    ap.add_argument("--model", default=str(ROOT / "models" / "tiny-llama"))
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--workloads", default="short,long")
+    ap.add_argument("--llama-kv", default="f32", choices=["f32", "f16"],
+                    help="llama.cpp's K/V cache type (its own default is f16)")
+    o = ap.parse_args()
+
+    llama_exe = Path(o.llama_dir) / "build" / "bin" / "llama_cpp_run"
+    if not llama_exe.exists():
+        sys.exit(f"compare.py: {llama_exe} missing: run bench/llama_cpp/build_llama_cpp.sh")
+    gguf_path = Path(o.llama_dir) / "tiny-llama-f32.gguf"
+    subprocess.run([sys.executable, str(HERE / "to_gguf.py"), o.model, str(gguf_path)], check=True,
+                   stdout=subprocess.DEVNULL)
+    prompt = (HERE / "prompt.txt").read_bytes()
+    bos = json.loads((Path(o.model) / "config.json").read_text())["bos_token_id"]
+    print(f"load average before: {os.getloadavg()}; runs: {o.runs}; llama.cpp K/V: {o.llama_kv}")
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for wl in o.workloads.split(","):
+            n_prompt, n_gen = WORKLOADS[wl]
+            text = prompt[:n_prompt - 1]
+            prompt_file = Path(tmp) / f"{wl}.txt"
+            prompt_file.write_bytes(text)
+            ids = [bos, *text]
+            for threads in map(int, o.threads.split(",")):
+                engines = {
+                    "kvsieve full": lambda: kvsieve_run(o.kvsieve, str(prompt_file), n_gen,
+                                                        threads, "full"),
+                    "kvsieve fastgen": lambda: kvsieve_run(o.kvsieve, str(prompt_file), n_gen,
+                                                           threads, "fastgen"),
+                    "llama.cpp": lambda: llama_run(str(llama_exe), str(gguf_path), ids, n_gen,
+                                                   threads, o.llama_kv),
+                }
+                res = {name: [] for name in engines}
+                for name, fn in engines.items():
+                    fn()  # warm-up
+                for _ in range(o.runs):
+                    for name, fn in engines.items():
+                        res[name].append(fn())
+                for name, rs in res.items():
+                    assert rs[0]["prompt_tokens"] == n_prompt, (name, rs[0]["prompt_tokens"])
+                    rows.append({
+                        "workload": wl, "threads": threads, "engine": name,
+                        "prefill": statistics.median(r["prefill_tokens_per_s"] for r in rs),
+                        "decode": statistics.median(r["decode_tokens_per_s"] for r in rs),
+                        "decode_min": min(r["decode_tokens_per_s"] for r in rs),
+                        "decode_max": max(r["decode_tokens_per_s"] for r in rs),
+                        "kept": rs[0].get("kv_saved_fraction"),
+                        "ids": (rs[0]["generated_ids"] or [])[:32],
+                    })
+
+    print(f"load average after: {os.getloadavg()}\n")
+    print("| workload | threads | engine | prefill tok/s | decode tok/s [range] | "
+          "decode vs llama.cpp | KV saved | first 32 ids = llama.cpp's |")
+    print("|---|---:|---|---:|---:|---:|---:|---|")
+    for r in rows:
+        ref = next(x for x in rows if x["workload"] == r["workload"] and
+                   x["threads"] == r["threads"] and x["engine"] == "llama.cpp")
+        same = sum(a == b for a, b in zip(r["ids"], ref["ids"]))
+        agree = "yes" if r["ids"] == ref["ids"] and len(r["ids"]) == 32 else \
+            f"no: {same}/32 positions equal" if r["ids"] else "not comparable (non-ASCII)"
+        kept = "" if r["kept"] is None else f"{100 * r['kept']:.1f}%"
+        print(f"| {r['workload']} | {r['threads']} | {r['engine']} | {r['prefill']:.0f} | "
+              f"{r['decode']:.0f} [{r['decode_min']:.0f}-{r['decode_max']:.0f}] | "
+              f"{r['decode'] / ref['decode']:.2f}x | {kept} | "
+              f"{'-' if r['engine'] == 'llama.cpp' else agree} |")
+    print()
+    for r in rows:
+        print(f"{r['workload']} t={r['threads']} {r['engine']}: {r['ids']}")
+
+
+if __name__ == "__main__":
+    main()
