@@ -155,12 +155,16 @@ inline void append(std::string& out, const nlohmann::json& v, std::size_t limit,
                                          duplicate_keys duplicates, std::uintmax_t max_bytes)
     -> nlohmann::json {
   const auto where = file.string();
+  // Checked before opening: opening a FIFO would wait for a writer.
+  std::error_code ec;
+  const auto status = std::filesystem::status(file, ec);
+  kvsieve::expects(std::filesystem::exists(status), kvsieve::errc::io,
+                   [&] { return fmt::format("{}: cannot open", where); });
+  kvsieve::expects(std::filesystem::is_regular_file(status), kvsieve::errc::io,
+                   [&] { return fmt::format("{}: not a regular file", where); });
   std::ifstream in(file, std::ios::binary);
   kvsieve::expects(in.is_open(), kvsieve::errc::io,
                    [&] { return fmt::format("{}: cannot open", where); });
-  std::error_code ec;
-  kvsieve::expects(std::filesystem::is_regular_file(file, ec), kvsieve::errc::io,
-                   [&] { return fmt::format("{}: not a regular file", where); });
   const auto size = std::filesystem::file_size(file, ec);
   kvsieve::expects(!ec && size <= max_bytes, kvsieve::errc::io, [&] {
     return ec ? fmt::format("{}: cannot read its size: {}", where, ec.message())

@@ -57,7 +57,8 @@ class mapped_file {
 public:
   /// Throws errc::io when the file cannot be opened, is not a regular file, or cannot be mapped.
   explicit mapped_file(std::filesystem::path path) : path_(std::move(path)) {
-    const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO must not wait for a writer (it is then rejected as not regular).
+    const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
       fail("cannot open", errno);
     }

@@ -19,6 +19,8 @@
 #include <system_error>
 #include <vector>
 
+#include <sys/stat.h> // mkfifo
+
 #include <common/catch.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -156,6 +158,36 @@ TEST_CASE("config.json that is a directory or far too large is an i/o error nami
   e = error_from([&] { (void)llama::config::load(big.path()); });
   INFO(e.what);
   CHECK(contains(e.what, "more than the 16777216 this reader accepts"));
+}
+
+TEST_CASE("FIFOs in place of checkpoint files are i/o errors, not a wait for a writer",
+          "[llama][weights][errors]") {
+  const temp_dir dir;
+  REQUIRE(::mkfifo((dir / "config.json").c_str(), 0600) == 0);
+  auto e = error_from([&] { (void)llama::config::load(dir.path()); });
+  INFO(e.what);
+  CHECK(contains(e.what, "config.json: not a regular file"));
+
+  write_file(dir / "model.safetensors.index.json",
+             R"({"weight_map": {"model.embed_tokens.weight": "fifo.safetensors"}})");
+  REQUIRE(::mkfifo((dir / "fifo.safetensors").c_str(), 0600) == 0);
+  e = error_from([&] { (void)llama::model_weights::load(dir.path(), llama::config{}); });
+  INFO(e.what); // the config's sizes are checked first
+  CHECK(e.code == kvsieve::errc::invalid_argument);
+  auto cfg = tiny_config();
+  e = error_from([&] {
+    (void)llama::model_weights::load(dir.path(), llama::config::from_json(cfg, "cfg"));
+  });
+  INFO(e.what);
+  CHECK(contains(e.what, "fifo.safetensors: not a regular file"));
+
+  fs::remove(dir / "model.safetensors.index.json");
+  REQUIRE(::mkfifo((dir / "model.safetensors.index.json").c_str(), 0600) == 0);
+  e = error_from([&] {
+    (void)llama::model_weights::load(dir.path(), llama::config::from_json(cfg, "cfg"));
+  });
+  INFO(e.what);
+  CHECK(contains(e.what, "model.safetensors.index.json: not a regular file"));
 }
 
 TEST_CASE("a safetensors header nested 100000 deep is an i/o error",

@@ -17,6 +17,8 @@
 #include <system_error>
 #include <vector>
 
+#include <sys/stat.h> // mkfifo
+
 #include <common/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -312,6 +314,12 @@ TEST_CASE("tokenizer.model that is a directory or far too large is an i/o error 
   auto e = error_from([&] { (void)llama::tokenizer::load(dir.path(), 1000, 1, {2}); });
   INFO(e.what);
   CHECK(e.code == kvsieve::errc::io);
+  CHECK(contains(e.what, "tokenizer.model: not a regular file"));
+
+  const temp_dir fifo;
+  REQUIRE(::mkfifo((fifo / "tokenizer.model").c_str(), 0600) == 0);
+  e = error_from([&] { (void)llama::tokenizer::load(fifo.path(), 1000, 1, {2}); });
+  INFO(e.what);
   CHECK(contains(e.what, "tokenizer.model: not a regular file"));
 
   // A name the file system refuses (ENAMETOOLONG): std::filesystem's throwing calls would
