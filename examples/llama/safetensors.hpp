@@ -226,12 +226,26 @@ public:
       return fmt::format("{}: tensor '{}' of shape {} read into {} floats", path().string(),
                          detail::printable(name), format_shape(t.shape), out.size());
     });
-    const auto* src = t.bytes.data();
+    read_floats(name, out, 0);
+  }
+
+  /// Converts elements [first, first + out.size()) of tensor `name` (row-major) to float, so a
+  /// caller can work through a large tensor block by block while each block is in cache.
+  /// Throws as read_floats(name, out), and errc::out_of_range when the range runs past the
+  /// tensor's end.
+  void read_floats(std::string_view name, std::span<float> out, std::size_t first) const {
+    const auto& t = convertible(name);
+    kvsieve::expects(first <= t.n_elements && out.size() <= t.n_elements - first,
+                     kvsieve::errc::out_of_range, [&] {
+                       return fmt::format("{}: elements [{}, {}) of tensor '{}' of {} elements",
+                                          path().string(), first, first + out.size(),
+                                          detail::printable(name), t.n_elements);
+                     });
+    const std::size_t size = dtype_size(t.dtype);
+    const auto* src = t.bytes.data() + first * size;
     if (t.dtype == "F32") {
-      std::memcpy(out.data(), src, t.bytes.size());
-      return;
-    }
-    if (t.dtype == "F16") {
+      std::memcpy(out.data(), src, out.size() * size);
+    } else if (t.dtype == "F16") {
       convert<kvsieve::half>(src, out);
     } else {
       convert<kvsieve::bfloat16>(src, out);
@@ -241,17 +255,26 @@ public:
   /// read_floats into a new vector. Throws as read_floats does, and errc::out_of_memory naming
   /// the tensor when the vector cannot be allocated; the dtype is checked before allocating.
   [[nodiscard]] auto read_floats(std::string_view name) const -> std::vector<float> {
-    const auto& t = convertible(name);
-    std::vector<float> out;
-    try {
-      out.resize(t.n_elements);
-    } catch (const std::bad_alloc&) {
-      out_of_memory(name, t);
-    } catch (const std::length_error&) {
-      out_of_memory(name, t);
-    }
+    auto out = allocate_floats(name);
     read_floats(name, out);
     return out;
+  }
+
+  /// A vector of n_elements floats (uninitialised values: zeros) for tensor `name`, after
+  /// checking that read_floats can fill it. Throws errc::io as read_floats does, and
+  /// errc::out_of_memory naming the tensor when it cannot be allocated.
+  [[nodiscard]] auto allocate_floats(std::string_view name) const -> std::vector<float> {
+    const auto& t = convertible(name);
+    try {
+      return std::vector<float>(t.n_elements);
+    } catch (const std::bad_alloc&) {
+    } catch (const std::length_error&) {
+    }
+    kvsieve::raise(kvsieve::errc::out_of_memory,
+                   fmt::format("{}: cannot allocate {} floats ({} MiB) for tensor '{}' of shape {}",
+                               path().string(), t.n_elements,
+                               t.n_elements / (std::size_t{1} << 18U), detail::printable(name),
+                               format_shape(t.shape)));
   }
 
 private:
@@ -264,14 +287,6 @@ private:
                          detail::printable(name), detail::printable(t.dtype, 40));
     });
     return t;
-  }
-
-  [[noreturn]] void out_of_memory(std::string_view name, const tensor_info& t) const {
-    kvsieve::raise(kvsieve::errc::out_of_memory,
-                   fmt::format("{}: cannot allocate {} floats ({} MiB) for tensor '{}' of shape {}",
-                               path().string(), t.n_elements,
-                               t.n_elements / (std::size_t{1} << 18U), detail::printable(name),
-                               format_shape(t.shape)));
   }
 
   template <class Message>

@@ -273,15 +273,25 @@ private:
     });
     const std::size_t n = found.info->n_elements;
     const float* data = found.file->f32_data(name);
+    std::size_t bad = n; // the first non-finite element
     if (data != nullptr) {
       if (std::find(mapped_.begin(), mapped_.end(), found.file) == mapped_.end()) {
         mapped_.push_back(found.file);
       }
+      bad = detail::first_non_finite({data, n});
     } else {
       // Moving a std::vector keeps its buffer, so growing owned_ leaves earlier views valid.
-      data = owned_.emplace_back(found.file->read_floats(name)).data();
+      auto& values = owned_.emplace_back(found.file->allocate_floats(name));
+      data = values.data();
+      // Converted and checked a block at a time, while the block is in cache: one pass.
+      constexpr std::size_t block = 16384;
+      for (std::size_t first = 0; first < n && bad == n; first += block) {
+        const auto part = std::span(values).subspan(first, std::min(block, n - first));
+        found.file->read_floats(name, part, first);
+        const auto k = detail::first_non_finite(part);
+        bad = k < part.size() ? first + k : n;
+      }
     }
-    const auto bad = detail::first_non_finite({data, n});
     kvsieve::expects(bad == n, kvsieve::errc::io, [&] {
       const auto cols = expected.back();
       return fmt::format("{}: tensor '{}' holds {} at element {}{}; the checkpoint is damaged",

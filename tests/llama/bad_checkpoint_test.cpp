@@ -355,6 +355,56 @@ TEST_CASE("a NaN or infinite weight is an i/o error naming the tensor and the el
   }
 }
 
+TEST_CASE("a non-finite value past the first conversion block is found at its element",
+          "[llama][weights][errors]") {
+  // The embedding [4096, 8] in BF16: 32768 elements, two blocks of the loader's conversion.
+  auto cfg = tiny_config();
+  cfg["vocab_size"] = 4096;
+  auto tensors = tiny_tensors("BF16", false);
+  auto& embed = entry(tensors, "model.embed_tokens.weight");
+  embed.shape = {4096, 8};
+  embed.values.assign(4096 * 8, 0.5F);
+  embed.values[20001] = std::numeric_limits<float>::quiet_NaN();
+  embed.values[30000] = std::numeric_limits<float>::infinity(); // later: not the one reported
+  embed.bytes = encode(embed.values, "BF16");
+  const temp_dir dir;
+  write_model(dir, cfg, tensors);
+  const auto e = error_from([&] { (void)load_weights(dir); });
+  INFO(e.what);
+  CHECK(contains(e.what, "'model.embed_tokens.weight' holds nan at element 20001 (row 2500, "
+                         "column 1)"));
+}
+
+TEST_CASE("read_floats reads any slice of a tensor as the whole tensor has it",
+          "[llama][safetensors]") {
+  const temp_dir dir;
+  std::vector<float> values(100);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    values[i] = static_cast<float>(i) * 0.25F - 7.0F; // exact in every dtype here
+  }
+  std::vector<tensor_entry> tensors;
+  for (const std::string dtype : {"F32", "F16", "BF16"}) {
+    tensors.push_back({dtype, dtype, {10, 10}, encode(values, dtype), values});
+  }
+  write_safetensors(dir / "t.safetensors", tensors, 1); // odd offsets: unaligned reads
+  const llama::safetensors_file file(dir / "t.safetensors");
+  for (const std::string dtype : {"F32", "F16", "BF16"}) {
+    CAPTURE(dtype);
+    CHECK(file.read_floats(dtype) == values);
+    for (const auto& [first, count] : {std::pair<std::size_t, std::size_t>{0, 100}, {37, 21},
+                                       {99, 1}, {100, 0}}) {
+      std::vector<float> part(count);
+      file.read_floats(dtype, part, first);
+      CHECK(std::equal(part.begin(), part.end(), values.begin() + static_cast<long>(first)));
+    }
+    std::vector<float> past(2);
+    const auto e = error_from([&] { file.read_floats(dtype, past, 99); });
+    CHECK(e.code == kvsieve::errc::out_of_range);
+    CHECK(error_from([&] { file.read_floats(dtype, past, ~std::size_t{0}); }).code ==
+          kvsieve::errc::out_of_range);
+  }
+}
+
 TEST_CASE("first_non_finite finds the first NaN or infinity at any position",
           "[llama][weights]") {
   std::vector<float> v(10000, 1.5F);
