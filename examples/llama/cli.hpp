@@ -213,8 +213,8 @@ inline constexpr flag flags[] = {
 }
 
 /// Parses args (without the program name) over the defaults in `o`. Throws usage_error for an
-/// unknown option, a missing or malformed value, a value out of its range, an unreadable prompt
-/// file or an empty prompt. `--help` anywhere sets o.help and checks nothing else.
+/// unknown option, a missing or malformed value, a value out of its range, a --model that is no
+/// directory, an unreadable prompt file or an empty prompt. `--help` anywhere sets o.help and checks nothing else.
 [[nodiscard]] inline auto parse(std::span<const char* const> args, options o) -> options {
   for (const char* a : args) {
     if (std::string_view(a) == "--help" || std::string_view(a) == "-h") {
@@ -268,7 +268,15 @@ inline constexpr flag flags[] = {
       if (value.empty()) {
         throw usage_error("--model needs a directory");
       }
-      o.model_dir = value;
+      std::error_code ec;
+      const auto type = std::filesystem::status(std::string(value), ec).type();
+      if (type == std::filesystem::file_type::not_found) {
+        throw usage_error(fmt::format("--model '{}' does not exist", value));
+      }
+      if (type != std::filesystem::file_type::directory && !ec) {
+        throw usage_error(fmt::format("--model '{}' is not a directory", value));
+      }
+      o.model_dir = value; // other trouble (no permission): the loader names the file
     } else if (name == "--prompt" || name == "--prompt-file") {
       if (was_given(name == "--prompt" ? "--prompt-file" : "--prompt")) {
         throw usage_error("give --prompt or --prompt-file, not both");

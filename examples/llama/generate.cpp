@@ -525,6 +525,8 @@ auto main(int argc, char** argv) -> int {
     std::fprintf(stderr, "%s: out of memory\n", program);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", program, e.what());
+  } catch (...) { // a library's own exception type: still a message, never std::terminate
+    std::fprintf(stderr, "%s: unknown error\n", program);
   }
   return 1;
 }

@@ -78,11 +78,12 @@ TEST_CASE("no arguments keep every default", "[llama][cli]") {
 }
 
 TEST_CASE("every option is read, after a space or after '='", "[llama][cli]") {
-  const auto o = parse({"--model", "/m", "--prompt", "p", "--max-new-tokens", "7", "--policy",
+  const auto dir = fs::temp_directory_path().string();
+  const auto o = parse({"--model", dir.c_str(), "--prompt", "p", "--max-new-tokens", "7", "--policy",
                         "streaming", "--threshold", "0.5", "--local-ratio", "0", "--frequent-ratio",
                         "1", "--sinks", "4", "--window=64", "--temperature", "1.5", "--top-p=1",
                         "--seed", "18446744073709551615", "--threads", "3", "--json"});
-  CHECK(o.model_dir == "/m");
+  CHECK(o.model_dir == dir);
   CHECK(o.prompt == "p");
   CHECK(o.max_new_tokens == 7);
   CHECK(o.policy == "streaming");
@@ -125,6 +126,12 @@ TEST_CASE("a missing or stray value is reported", "[llama][cli]") {
   CHECK(error_of({"--prompt", "a", "--model"}) == "--model needs a value");
   CHECK(error_of({"--json=yes"}) == "--json takes no value");
   CHECK(error_of({"--model", ""}) == "--model needs a directory");
+}
+
+TEST_CASE("--model must be a directory that exists", "[llama][cli]") {
+  CHECK(error_of({"--model", "/nonexistent/model"}) == "--model '/nonexistent/model' does not exist");
+  CHECK(error_of({"--model", "/dev/null"}) == "--model '/dev/null' is not a directory");
+  CHECK(error_of({"--model", "/"}).empty());
 }
 
 TEST_CASE("whole numbers reject fractions, trailing characters, signs and overflow",

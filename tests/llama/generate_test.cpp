@@ -148,10 +148,12 @@ TEST_CASE("every bad command line ends with its own message and status 2, before
       {{"--prompt-file", tmp.path.string()}, "is a directory, not a file"},
       {{"--prompt-file", (tmp.path / "none").string()}, "does not exist"},
       {{"--prompt-file", empty}, "the prompt file is empty"},
-      // Checked before the model loads: the model directory does not exist.
-      {{"--model", "/nonexistent", "--policy", "nonsense"}, "unknown --policy 'nonsense'"},
-      {{"--model", "/nonexistent", "--seed", "-1"}, "--seed must be a whole number"},
-      {{"--model", "/nonexistent", "--threads", "0"}, "--threads must be a whole number in [1,"},
+      {{"--model", "/nonexistent"}, "--model '/nonexistent' does not exist"},
+      {{"--model", "/dev/null"}, "--model '/dev/null' is not a directory"},
+      // Checked before the model loads: loading this directory would fail (no config.json).
+      {{"--model", tmp.path.string(), "--policy", "nonsense"}, "unknown --policy 'nonsense'"},
+      {{"--model", tmp.path.string(), "--seed", "-1"}, "--seed must be a whole number"},
+      {{"--model", tmp.path.string(), "--threads", "0"}, "--threads must be a whole number in [1,"},
       {{"--max-new-tokens", "12abc"}, "--max-new-tokens expects a whole number"},
       {{"--temperature", "nan"}, "--temperature expects a finite number"},
       {{"--top-p", "inf"}, "--top-p expects a finite number"},
@@ -170,15 +172,17 @@ TEST_CASE("every bad command line ends with its own message and status 2, before
 
 TEST_CASE("failures after loading end with a message and status 1", "[llama][generate]") {
   const scratch tmp;
-  check_clear_error(run({"--model", "/nonexistent"}), 1, "i/o error");
+  check_clear_error(run({"--model", tmp.path.string()}), 1,
+                    "kvsieve: i/o error: " + (tmp.path / "config.json").string());
   check_clear_error(run({"--prompt-file", tmp.file("long.txt", std::string(2000, 'x'))}), 1,
                     "the prompt has 2001 tokens and the model's context (max_position_embeddings) "
                     "is 1024: shorten the prompt");
   check_clear_error(run({"--prompt-file", tmp.file("full.txt", std::string(1023, 'x'))}), 1,
                     "the prompt has 1024 tokens and the model's context (max_position_embeddings) "
                     "is 1024: no room is left to generate");
-  check_clear_error(run({"--max-new-tokens", "1"}, "", {"KVSIEVE_THREADS=lots"}), 1,
-                    "KVSIEVE_THREADS");
+  check_clear_error(
+      run({"--prompt", "x", "--max-new-tokens", "1"}, "", {"KVSIEVE_THREADS=lots"}), 1,
+      "KVSIEVE_THREADS");
 }
 
 TEST_CASE("non-finite logits stop the run, naming the position and step", "[llama][generate]") {
@@ -232,26 +236,42 @@ TEST_CASE("--json is valid JSON, and the text valid UTF-8, whatever bytes the mo
 }
 
 TEST_CASE("the context limit is reported on stderr and in --json", "[llama][generate]") {
+  // The bundled model with a 64-token context: its config with max_position_embeddings 64 beside
+  // a link to its weights.
   const scratch tmp;
-  const auto prompt = tmp.file("p.txt", std::string(1000, 'x') + "\n"); // 1002 tokens
-  const auto j = run({"--prompt-file", prompt, "--temperature", "0", "--max-new-tokens", "100",
-                      "--json"});
+  const fs::path tiny = fs::path(KVSIEVE_MODELS_DIR) / "tiny-llama";
+  auto config = nlohmann::json::parse(slurp(tiny / "config.json"));
+  config["max_position_embeddings"] = 64;
+  static_cast<void>(tmp.file("config.json", config.dump()));
+  fs::create_symlink(tiny / "model.safetensors", tmp.path / "model.safetensors");
+  const std::string model = tmp.path.string();
+  const std::string prompt = "import os\nimport sys\n\n\ndef main(argv):\n    "; // 44 tokens
+
+  const auto j = run({"--model", model, "--prompt", prompt, "--temperature", "0",
+                      "--max-new-tokens", "100", "--json"});
+  INFO("stderr: " << j.err);
   REQUIRE(j.status == 0);
   const auto doc = nlohmann::json::parse(j.out);
-  CHECK(doc.at("context_length") == 1024);
-  CHECK(doc.at("prompt_tokens") == 1002);
+  CHECK(doc.at("context_length") == 64);
+  CHECK(doc.at("prompt_tokens") == 44);
   if (doc.at("stop_reason") == "eos") {
     return; // the model ended the text first: no limit to report (not so on the bundled model)
   }
   CHECK(doc.at("stop_reason") == "context_limit");
-  CHECK(doc.at("generated_tokens") == 22);
-  CHECK(contains(j.err, "kvsieve-generate: stopped at the context limit: 1002 prompt + 22 "
-                        "generated tokens fill the model's 1024 positions "
-                        "(max_position_embeddings); 78 of --max-new-tokens 100 were not "
+  CHECK(doc.at("generated_tokens") == 20);
+  CHECK(contains(j.err, "kvsieve-generate: stopped at the context limit: 44 prompt + 20 "
+                        "generated tokens fill the model's 64 positions "
+                        "(max_position_embeddings); 80 of --max-new-tokens 100 were not "
                         "generated"));
-  const auto t = run({"--prompt-file", prompt, "--temperature", "0", "--max-new-tokens", "100"});
+  const auto t =
+      run({"--model", model, "--prompt", prompt, "--temperature", "0", "--max-new-tokens", "100"});
   CHECK(contains(t.err, "stopped at the context limit"));
-  CHECK(contains(t.out, "1002 prompt, 22 generated (stopped: context limit)"));
+  CHECK(contains(t.out, "44 prompt, 20 generated (stopped: context limit)"));
+  // Exactly as many new tokens as fit: --max-new-tokens is what stopped it, nothing to report.
+  const auto exact = run({"--model", model, "--prompt", prompt, "--temperature", "0",
+                          "--max-new-tokens", "20", "--json"});
+  CHECK(nlohmann::json::parse(exact.out).at("stop_reason") == "max_new_tokens");
+  CHECK_FALSE(contains(exact.err, "context limit"));
 }
 
 TEST_CASE("--max-new-tokens 0 runs the prompt only and averages over no decode step",
@@ -306,7 +326,7 @@ TEST_CASE("in a file or a pipe, marker lines show where the prompt ends", "[llam
 }
 
 TEST_CASE("a closed pipe or a full disk is a message, not a signal", "[llama][generate]") {
-  const auto full = run({"--max-new-tokens", "4"}, "/dev/full");
+  const auto full = run({"--prompt", "import os", "--max-new-tokens", "4"}, "/dev/full");
   CHECK(full.signal == 0);
   CHECK(full.status == 1);
   CHECK(contains(full.err, "kvsieve-generate: cannot write the output: No space left on device"));
@@ -315,7 +335,8 @@ TEST_CASE("a closed pipe or a full disk is a message, not a signal", "[llama][ge
   int fds[2];
   REQUIRE(pipe(fds) == 0);
   const std::string err_path = (fs::temp_directory_path() / "kvsieve_generate_test_pipe").string();
-  std::vector<std::string> argv_s{KVSIEVE_GENERATE, "--max-new-tokens", "4"};
+  std::vector<std::string> argv_s{KVSIEVE_GENERATE, "--prompt", "import os", "--max-new-tokens",
+                                  "4"};
   std::vector<char*> argv;
   for (auto& a : argv_s) {
     argv.push_back(a.data());
@@ -344,8 +365,8 @@ TEST_CASE("a closed pipe or a full disk is a message, not a signal", "[llama][ge
 TEST_CASE("--threads sets the model's threads and changes no result", "[llama][generate]") {
   std::vector<std::string> texts;
   for (const char* n : {"1", "2", "3"}) {
-    const auto j = run({"--threads", n, "--temperature", "0", "--max-new-tokens", "16", "--json",
-                        "--policy", "full"});
+    const auto j = run({"--threads", n, "--prompt", "import os", "--temperature", "0",
+                        "--max-new-tokens", "16", "--json", "--policy", "full"});
     REQUIRE(j.status == 0);
     const auto doc = nlohmann::json::parse(j.out);
     CHECK(doc.at("threads") == std::stoi(n));
