@@ -1,14 +1,15 @@
 // SPDX-FileCopyrightText: 2026 kvsieve contributors
 // SPDX-License-Identifier: Apache-2.0
 // llama::to_valid_utf8 and llama::for_terminal: hand-checked cases (Unicode 15 Table 3-8 and
-// Python 3.11's bytes.decode("utf-8", "replace")), a brute-force reference built from every code
-// point's encoding on random byte strings, and piecewise use on what stream_decoder returns.
+// Python 3.11's bytes.decode("utf-8", "replace")), a brute-force reference (decoding by RFC 3629
+// arithmetic, prefixes from every code point's encoding) on random byte strings, and piecewise
+// use on what stream_decoder returns.
 #include <common/catch.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <random>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,51 +60,80 @@ auto encode(std::uint32_t cp) -> std::string {
   return s;
 }
 
-// Every well-formed sequence of 2-4 bytes and every proper prefix of one, from all scalar values.
-struct sequences {
-  std::set<std::string> complete;
-  std::set<std::string> prefixes;
-  sequences() {
+// Whether bytes[0, n) is one well-formed sequence, by decoding (RFC 3629): the lead's high
+// bits give the length, the rest are 10xxxxxx, and the value is a scalar value (no surrogate,
+// at most U+10FFFF) that needs exactly n bytes (no overlong form).
+auto well_formed(std::string_view bytes) -> bool {
+  const auto b = [&](std::size_t i) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i]));
+  };
+  const std::size_t n = bytes.size();
+  const std::size_t len = b(0) < 0x80 ? 1 : (b(0) >> 5) == 0x6 ? 2 : (b(0) >> 4) == 0xE ? 3
+                                         : (b(0) >> 3) == 0x1E ? 4 : 0;
+  if (len != n) {
+    return false;
+  }
+  std::uint32_t cp = n == 1 ? b(0) : b(0) & (0x7FU >> n);
+  for (std::size_t i = 1; i < n; ++i) {
+    if ((b(i) >> 6) != 0x2) {
+      return false;
+    }
+    cp = (cp << 6) | (b(i) & 0x3F);
+  }
+  const std::uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+  return cp >= min[n] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+}
+
+// Every proper prefix (1-3 bytes) of the encoding of some scalar value, as bits indexed by the
+// prefix's bytes.
+struct prefixes {
+  std::vector<bool> of[4]; // of[k]: prefixes of k bytes, index = bytes as a big-endian number
+  prefixes() : of{{}, std::vector<bool>(1U << 8), std::vector<bool>(1U << 16),
+                  std::vector<bool>(1U << 24)} {
     for (std::uint32_t cp = 0x80; cp <= 0x10FFFF; ++cp) {
       if (cp >= 0xD800 && cp <= 0xDFFF) {
-        continue; // surrogates are not scalar values
+        continue;
       }
       const std::string s = encode(cp);
-      complete.insert(s);
+      std::uint32_t key = 0;
       for (std::size_t k = 1; k < s.size(); ++k) {
-        prefixes.insert(s.substr(0, k));
+        key = (key << 8) | static_cast<unsigned char>(s[k - 1]);
+        of[k][key] = true;
       }
     }
   }
+  [[nodiscard]] auto contains(std::string_view p) const -> bool {
+    std::uint32_t key = 0;
+    for (const char c : p) {
+      key = (key << 8) | static_cast<unsigned char>(c);
+    }
+    return p.size() < 4 && of[p.size()][key];
+  }
 };
 
-auto all_sequences() -> const sequences& {
-  static const sequences s;
-  return s;
+auto all_prefixes() -> const prefixes& {
+  static const prefixes p;
+  return p;
 }
 
 // The definition itself: at each position take the longest run of bytes that is a well-formed
 // sequence or a prefix of one; copy a whole sequence, replace anything else (at least one byte)
 // by one U+FFFD.
 auto reference(std::string_view in) -> std::string {
-  const auto& seq = all_sequences();
+  const auto& pre = all_prefixes();
   std::string out;
   std::size_t i = 0;
   while (i < in.size()) {
-    if (static_cast<unsigned char>(in[i]) < 0x80) {
-      out += in[i++];
-      continue;
-    }
     std::size_t k = 0;
     bool whole = false;
     for (std::size_t n = 1; n <= 4 && i + n <= in.size(); ++n) {
-      const std::string part(in.substr(i, n));
-      if (seq.complete.count(part) != 0) {
+      const std::string_view part = in.substr(i, n);
+      if (well_formed(part)) {
         k = n;
         whole = true;
         break;
       }
-      if (seq.prefixes.count(part) == 0) {
+      if (!pre.contains(part)) {
         break;
       }
       k = n;
