@@ -15,7 +15,9 @@ namespace kvsieve {
 template <std::size_t N, class F>
 constexpr void dispatch_index(std::size_t index, F&& f) {
   [&]<std::size_t... I>(std::index_sequence<I...>) {
-    ((index == I ? (f(std::integral_constant<std::size_t, I>{}), true) : false) || ...);
+    // The fold's value is unused; the cast says so (clang's -Wunused-value).
+    static_cast<void>(
+        ((index == I ? (f(std::integral_constant<std::size_t, I>{}), true) : false) || ...));
   }(std::make_index_sequence<N>{});
 }
 
