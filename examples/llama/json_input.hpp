@@ -105,40 +105,89 @@ inline void append(std::string& out, const nlohmann::json& v, std::size_t limit,
   return out;
 }
 
+namespace json_check {
+
+// A SAX pass over the text before the DOM is built: nesting depth and duplicate keys. Linear
+// in the text (nlohmann's callback parser, the other way to see these events, rescans an
+// array's elements at the end of each object in it: quadratic, minutes for a 600 KB config
+// under ASan). It stops at the first problem and records it.
+class handler {
+public:
+  using json = nlohmann::json;
+  explicit handler(duplicate_keys duplicates) : duplicates_(duplicates) {}
+
+  auto null() -> bool { return true; }
+  auto boolean(bool) -> bool { return true; }
+  auto number_integer(json::number_integer_t) -> bool { return true; }
+  auto number_unsigned(json::number_unsigned_t) -> bool { return true; }
+  auto number_float(json::number_float_t, const json::string_t&) -> bool { return true; }
+  auto string(json::string_t&) -> bool { return true; }
+  auto binary(json::binary_t&) -> bool { return true; }
+  auto start_object(std::size_t) -> bool {
+    if (duplicates_ == duplicate_keys::reject) {
+      keys_.emplace_back();
+    }
+    return enter();
+  }
+  auto key(json::string_t& k) -> bool {
+    if (duplicates_ == duplicate_keys::reject && !keys_.back().insert(k).second) {
+      problem_ = fmt::format("duplicate key '{}'", printable(k));
+      return false;
+    }
+    return true;
+  }
+  auto end_object() -> bool {
+    if (duplicates_ == duplicate_keys::reject) {
+      keys_.pop_back();
+    }
+    --depth_;
+    return true;
+  }
+  auto start_array(std::size_t) -> bool { return enter(); }
+  auto end_array() -> bool {
+    --depth_;
+    return true;
+  }
+  auto parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e)
+      -> bool {
+    // The parser quotes the token it stopped in, which can be the rest of the file.
+    problem_ = fmt::format("not valid JSON: {}", printable(e.what(), 240));
+    return false;
+  }
+
+  [[nodiscard]] auto problem() const -> const std::string& { return problem_; }
+
+private:
+  auto enter() -> bool {
+    if (++depth_ > max_json_depth) {
+      problem_ = fmt::format("JSON nested deeper than {} levels", max_json_depth);
+      return false;
+    }
+    return true;
+  }
+
+  duplicate_keys duplicates_;
+  int depth_ = 0;
+  std::vector<std::set<std::string, std::less<>>> keys_; // of each open object, when rejecting
+  std::string problem_;
+};
+
+} // namespace json_check
+
 /// Parses `text` as one JSON value. Throws errc::io "<source>: not valid JSON: ..." for a syntax
 /// error, "<source>: JSON nested deeper than 64 levels", "<source>: duplicate key '<k>'" (with
 /// duplicate_keys::reject), and errc::out_of_memory when the parsed value does not fit.
+/// Linear in the text: one SAX pass to check, then nlohmann's (iterative) DOM parser.
 [[nodiscard]] inline auto parse_json(std::string_view text, std::string_view source,
                                      duplicate_keys duplicates = duplicate_keys::last_wins)
     -> nlohmann::json {
-  std::vector<std::set<std::string, std::less<>>> keys; // of each open object, when rejecting
-  const auto check = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-    using ev = nlohmann::json::parse_event_t;
-    // At a container's start `depth` counts the containers around it.
-    kvsieve::expects((event != ev::object_start && event != ev::array_start) ||
-                         depth < max_json_depth,
-                     kvsieve::errc::io, [&] {
-                       return fmt::format("{}: JSON nested deeper than {} levels", source,
-                                          max_json_depth);
-                     });
-    if (duplicates == duplicate_keys::reject) {
-      if (event == ev::object_start) {
-        keys.emplace_back();
-      } else if (event == ev::object_end) {
-        keys.pop_back();
-      } else if (event == ev::key) {
-        const auto& key = parsed.get_ref<const std::string&>();
-        kvsieve::expects(keys.back().insert(key).second, kvsieve::errc::io, [&] {
-          return fmt::format("{}: duplicate key '{}'", source, printable(key));
-        });
-      }
-    }
-    return true;
-  };
   try {
-    return nlohmann::json::parse(text.begin(), text.end(), check);
-  } catch (const nlohmann::json::exception& e) {
-    // The parser quotes the token it stopped in, which can be the rest of the file.
+    json_check::handler check(duplicates);
+    if (!nlohmann::json::sax_parse(text.begin(), text.end(), &check)) {
+      kvsieve::raise(kvsieve::errc::io, fmt::format("{}: {}", source, check.problem()));
+    }
+    return nlohmann::json::parse(text.begin(), text.end());
+  } catch (const nlohmann::json::exception& e) { // not expected after the SAX pass
     kvsieve::raise(kvsieve::errc::io,
                    fmt::format("{}: not valid JSON: {}", source, printable(e.what(), 240)));
   } catch (const std::bad_alloc&) {

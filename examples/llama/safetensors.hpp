@@ -241,6 +241,9 @@ public:
                                           path().string(), first, first + out.size(),
                                           detail::printable(name), t.n_elements);
                      });
+    if (out.empty()) {
+      return; // memcpy must not see the null pointer of an empty span
+    }
     const std::size_t size = dtype_size(t.dtype);
     const auto* src = t.bytes.data() + first * size;
     if (t.dtype == "F32") {

@@ -111,6 +111,19 @@ TEST_CASE("JSON nesting is accepted up to 64 levels, the top-level object includ
   CHECK(contains(e.what, "nested deeper than 64 levels"));
 }
 
+TEST_CASE("an array of 200000 objects parses in linear time", "[llama][config]") {
+  // nlohmann's callback parser rescans an array at the end of each object in it: 2e10 steps
+  // here, a hang. The loaders check depth and keys in a SAX pass instead (json_input.hpp).
+  std::string many = "[";
+  for (int i = 0; i < 200000; ++i) {
+    many += i == 0 ? "{}" : ",{}";
+  }
+  many += "]";
+  const temp_dir dir;
+  write_file(dir / "config.json", with_raw(tiny_config(), "unused_field", many));
+  CHECK(llama::config::load(dir.path()).hidden_size == 8);
+}
+
 TEST_CASE("a type error quotes a short excerpt of a huge value", "[llama][config][errors]") {
   auto j = tiny_config();
   j["hidden_size"] = std::string(140000, 'x');
