@@ -12,9 +12,10 @@ per byte as models/tiny-llama/README.md says):
   short  100-token prompt, 200 new tokens
   long   900-token prompt, 120 new tokens (the context of 1024 ends at 1020)
 Engines: kvsieve-generate --policy full, kvsieve-generate --policy fastgen (defaults), and
-llama.cpp (llama_cpp_run.cpp: F32 weights, F32 K/V cache as kvsieve's CPU cache, whole prompt in
-one batch). Runs are interleaved (one of each engine in turn) after one warm-up of each.
-kvsieve-generate gets its threads from KVSIEVE_THREADS, llama.cpp from n_threads/n_threads_batch.
+llama.cpp (llama_cpp_run.cpp: F32 weights, whole prompt in one batch) with an F32 K/V cache as
+kvsieve's CPU cache (the reference of the ratios) and, with --llama-kv f32,f16, F16 as well.
+Runs are interleaved (one of each engine in turn) after one warm-up of each. Threads:
+kvsieve-generate --threads, llama.cpp n_threads and n_threads_batch.
 Speeds are each program's own, with kvsieve-generate's definitions (see llama_cpp_run.cpp).
 """
 from __future__ import annotations
@@ -34,10 +35,9 @@ WORKLOADS = {"short": (100, 200), "long": (900, 120)}
 
 
 def kvsieve_run(exe: str, prompt_file: str, n_gen: int, threads: int, policy: str) -> dict:
-    env = dict(os.environ, KVSIEVE_THREADS=str(threads))
     out = subprocess.run([exe, "--prompt-file", prompt_file, "--temperature", "0", "--policy",
-                          policy, "--max-new-tokens", str(n_gen), "--json"],
-                         check=True, capture_output=True, text=True, env=env).stdout
+                          policy, "--max-new-tokens", str(n_gen), "--threads", str(threads),
+                          "--json"], check=True, capture_output=True, text=True).stdout
     j = json.loads(out)
     text = j["generated_text"]
     # Byte-level vocabulary: the generated ids are the text's bytes (exact for ASCII output).
@@ -61,8 +61,9 @@ def main() -> None:
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--workloads", default="short,long")
-    ap.add_argument("--llama-kv", default="f32", choices=["f32", "f16"],
-                    help="llama.cpp's K/V cache type (its own default is f16)")
+    ap.add_argument("--llama-kv", default="f32",
+                    help="llama.cpp's K/V cache types, comma-separated (f32, f16: its own "
+                         "default); the first is the reference of the ratios")
     o = ap.parse_args()
 
     llama_exe = Path(o.llama_dir) / "build" / "bin" / "llama_cpp_run"
@@ -73,7 +74,7 @@ def main() -> None:
                    stdout=subprocess.DEVNULL)
     prompt = (HERE / "prompt.txt").read_bytes()
     bos = json.loads((Path(o.model) / "config.json").read_text())["bos_token_id"]
-    print(f"load average before: {os.getloadavg()}; runs: {o.runs}; llama.cpp K/V: {o.llama_kv}")
+    print(f"load average before: {os.getloadavg()}; runs: {o.runs}")
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,9 +90,11 @@ def main() -> None:
                                                         threads, "full"),
                     "kvsieve fastgen": lambda: kvsieve_run(o.kvsieve, str(prompt_file), n_gen,
                                                            threads, "fastgen"),
-                    "llama.cpp": lambda: llama_run(str(llama_exe), str(gguf_path), ids, n_gen,
-                                                   threads, o.llama_kv),
                 }
+                for kv in o.llama_kv.split(","):
+                    engines[f"llama.cpp {kv} K/V"] = (
+                        lambda kv=kv: llama_run(str(llama_exe), str(gguf_path), ids, n_gen,
+                                                threads, kv))
                 res = {name: [] for name in engines}
                 for name, fn in engines.items():
                     fn()  # warm-up
@@ -114,9 +117,10 @@ def main() -> None:
     print("| workload | threads | engine | prefill tok/s | decode tok/s [range] | "
           "decode vs llama.cpp | KV saved | first 32 ids = llama.cpp's |")
     print("|---|---:|---|---:|---:|---:|---:|---|")
+    ref_engine = f"llama.cpp {o.llama_kv.split(',')[0]} K/V"
     for r in rows:
         ref = next(x for x in rows if x["workload"] == r["workload"] and
-                   x["threads"] == r["threads"] and x["engine"] == "llama.cpp")
+                   x["threads"] == r["threads"] and x["engine"] == ref_engine)
         same = sum(a == b for a, b in zip(r["ids"], ref["ids"]))
         agree = "yes" if r["ids"] == ref["ids"] and len(r["ids"]) == 32 else \
             f"no: {same}/32 positions equal" if r["ids"] else "not comparable (non-ASCII)"
@@ -124,7 +128,7 @@ def main() -> None:
         print(f"| {r['workload']} | {r['threads']} | {r['engine']} | {r['prefill']:.0f} | "
               f"{r['decode']:.0f} [{r['decode_min']:.0f}-{r['decode_max']:.0f}] | "
               f"{r['decode'] / ref['decode']:.2f}x | {kept} | "
-              f"{'-' if r['engine'] == 'llama.cpp' else agree} |")
+              f"{'-' if r is ref else agree} |")
     print()
     for r in rows:
         print(f"{r['workload']} t={r['threads']} {r['engine']}: {r['ids']}")
