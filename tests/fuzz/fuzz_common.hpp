@@ -29,19 +29,20 @@ namespace fs = std::filesystem;
 /// A directory of this process's own, removed at exit; in /dev/shm when there is one, so that
 /// writing the input each time costs a memory copy.
 inline auto scratch_dir() -> const fs::path& {
-  static const fs::path dir = [] {
+  // Never destroyed: the exit handler below runs after static destructors would have run.
+  static const fs::path* const dir = [] {
     std::error_code ec;
     const fs::path base = fs::is_directory("/dev/shm", ec) ? fs::path("/dev/shm")
                                                            : fs::temp_directory_path();
-    auto d = base / ("kvsieve-fuzz-" + std::to_string(::getpid()));
-    fs::create_directories(d);
+    auto* d = new fs::path(base / ("kvsieve-fuzz-" + std::to_string(::getpid())));
+    fs::create_directories(*d);
     std::atexit([] {
       std::error_code ignored;
       fs::remove_all(scratch_dir(), ignored);
     });
     return d;
   }();
-  return dir;
+  return *dir;
 }
 
 inline void write_file(const fs::path& path, std::string_view bytes) {
