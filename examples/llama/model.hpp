@@ -37,6 +37,7 @@
 #include <kvsieve/kvsieve.hpp>
 
 #include <llama/config.hpp>
+#include <llama/matvec.hpp>
 #include <llama/weights.hpp>
 
 extern "C" void openblas_set_num_threads(int); // OpenBLAS extension (not in cblas.h everywhere)
@@ -79,14 +80,15 @@ inline void use_single_threaded_blas() {
 }
 
 /// y[r, o] = sum_i x[r, i] * w[o, i] for output rows o in [o0, o1): x [rows, w.cols],
-/// y [rows, w.rows] (the whole row stride), computed by BLAS on the calling thread.
+/// y [rows, w.rows] (the whole row stride), on the calling thread: BLAS sgemm for a prompt,
+/// matvec (matvec.cpp) for one token.
 inline void matmul_rows(const float* x, std::size_t rows, const matrix& w, std::size_t o0,
                         std::size_t o1, float* y) {
   const auto n_out = static_cast<int>(o1 - o0);
   const auto n_in = static_cast<int>(w.cols);
   const float* wo = w.data + o0 * w.cols;
   if (rows == 1) {
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, n_out, n_in, 1.0F, wo, n_in, x, 1, 0.0F, y + o0, 1);
+    matvec(wo, o1 - o0, w.cols, x, y + o0);
   } else {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(rows), n_out, n_in,
                 1.0F, x, n_in, wo, n_in, 0.0F, y + o0, static_cast<int>(w.rows));
