@@ -11,10 +11,10 @@
 ///               h = rmsnorm(x) * mlp_norm
 ///               x += (silu(h Wgate^T) * (h Wup^T)) Wdown^T
 ///   logits = (rmsnorm(x) * norm) lm_head^T
-/// Matrix products go through OpenBLAS (sgemm for a prompt, sgemv for one token) running
-/// single-threaded; the model splits each product's output rows into short chunks over a
-/// kvsieve::thread_pool, whose caller works too and never waits for a worker the OS has not
-/// scheduled. So decode keeps most of its speed when another process holds a core, where
+/// Matrix products go through OpenBLAS's sgemm for a prompt (BLAS itself single-threaded) and
+/// matvec.cpp (Highway) for one token. The model splits each product's output rows into chunks
+/// over a kvsieve::thread_pool, whose caller works too and never waits for a worker the OS has
+/// not scheduled, so decode keeps most of its speed when another process holds a core, where
 /// OpenMP's barriers (the previous design) made it 60x slower (docs/performance.md, "Decoder").
 
 #include <algorithm>
