@@ -18,6 +18,8 @@
 
 #include <kvsieve/core/token_class.hpp>
 
+#include "read_bandwidth.hpp"
+
 namespace kvsieve::bench {
 
 /// Peak bandwidth of the machine in GB/s (1e9 bytes/s), or 0 when unknown. A host has no table
@@ -43,6 +45,15 @@ inline void report_bytes(benchmark::State& state, double bytes_per_iteration) {
     state.counters["pct_of_peak"] =
         benchmark::Counter(total * 100.0 / (peak * 1e9), benchmark::Counter::kIsRate);
   }
+}
+
+/// Adds `pct_of_read_bw`: the rate of `bytes_per_iteration` bytes per iteration as a percentage
+/// of this machine's single-core read bandwidth, measured in the same process
+/// (single_core_read_gbps; the first call takes about a second). Call after the timed loop.
+inline void report_read_share(benchmark::State& state, double bytes_per_iteration) {
+  const double total = bytes_per_iteration * static_cast<double>(state.iterations());
+  state.counters["pct_of_read_bw"] = benchmark::Counter(
+      total * 100.0 / (single_core_read_gbps() * 1e9), benchmark::Counter::kIsRate);
 }
 
 /// `x`, hidden from the optimiser. The library takes its sizes (head_dim, group) at run time, so

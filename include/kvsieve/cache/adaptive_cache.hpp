@@ -10,6 +10,8 @@
 ///     keeps (window leavers, budget overflow, an unkept new token): O(1) store operations per
 ///     head and one O(n) pass over 4-byte scores, fused with nothing copied.
 /// Keys are cached as given (post-RoPE) and never re-rotated (fastgen-spec §6 item 8).
+/// With cache_options::threads, prefill runs its query heads and decode the attention of its KV
+/// heads on that pool; the results are the same for any thread count.
 /// Not thread-safe: one cache per thread, or external locking.
 
 #include <algorithm>
@@ -56,7 +58,14 @@ public:
         layers_(static_cast<std::size_t>(geometry.n_seq) *
                 static_cast<std::size_t>(geometry.n_layer)),
         heads_(layers_.size() * static_cast<std::size_t>(geometry.n_head_kv)),
-        stats_(static_cast<std::size_t>(group_)) {}
+        steps_(static_cast<std::size_t>(geometry.n_head_kv)),
+        probs_(static_cast<std::size_t>(geometry.n_head_kv)),
+        rows_(threads()), decode_scratch_(threads()) {}
+
+  /// A layer's attention is split over cache_options::threads only when it has at least this many
+  /// multiply-adds (prefill: summed over query heads; decode: over KV heads): below it, waking a
+  /// thread costs more than it saves.
+  static constexpr double parallel_min_macs = 1 << 18;
 
   /// Prompt attention for one (sequence, layer), then profiling and compression.
   ///  q, out: [L, n_head_q, head_dim]; k, v: [L, n_head_kv, head_dim] post-RoPE; classes: [L].
@@ -90,24 +99,43 @@ public:
     const auto n = static_cast<std::int32_t>(length);
     const auto windows = ladder_windows(ladder_, n);
     const std::int32_t first_row = opt_.recovery_rows > 0 ? n - opt_.recovery_rows : 0;
+    // KV heads go in batches whose query heads run in parallel (enough of them to keep every
+    // thread busy), then each KV head of the batch is profiled and compressed in turn.
+    const double macs = static_cast<double>(hq) * static_cast<double>(length) *
+                        static_cast<double>(length + 1) * static_cast<double>(d);
+    const std::size_t workers = macs >= parallel_min_macs ? threads() : 1;
+    const auto group = static_cast<std::size_t>(group_);
+    const std::size_t batch = std::min(hkv, (2 * workers + group - 1) / group); // >= 1
+    if (workers == 1) {
+      stats_.resize(group); // serial: one KV head's statistics at a time
+    } else {
+      stats_.resize(batch * group);
+    }
+    const std::size_t per_batch = stats_.size() / group;
     try {
-      for (std::int32_t h = 0; h < g.n_head_kv; ++h) {
+      for (std::size_t h0 = 0; h0 < hkv; h0 += per_batch) {
+        const std::size_t heads = std::min(per_batch, hkv - h0);
         const auto t0 = clock::now();
-        for (std::int32_t i = 0; i < group_; ++i) {
-          const auto qh = static_cast<std::size_t>(h * group_ + i);
-          auto& st = stats_[static_cast<std::size_t>(i)];
-          st.reset(n, first_row, windows);
-          causal_attention({q.data() + qh * d, hq * d},
-                           {k.data() + static_cast<std::size_t>(h) * d, hkv * d},
-                           {v.data() + static_cast<std::size_t>(h) * d, hkv * d},
-                           out.data() + qh * d, hq * d, n, g.head_dim, scale(), row_,
-                           [&](std::int32_t r, std::span<const float> p) {
-                             st.accumulate_row(r, p);
-                           });
-        }
+        run(workers, heads * group, [&](std::size_t b, std::size_t e, std::size_t slot) {
+          for (std::size_t i = b; i < e; ++i) {
+            const std::size_t qh = h0 * group + i;
+            const std::size_t h = qh / group;
+            auto& st = stats_[i];
+            st.reset(n, first_row, windows);
+            causal_attention({q.data() + qh * d, hq * d}, {k.data() + h * d, hkv * d},
+                             {v.data() + h * d, hkv * d}, out.data() + qh * d, hq * d, n,
+                             g.head_dim, scale(), rows_[slot],
+                             [&](std::int32_t r, std::span<const float> p) {
+                               st.accumulate_row(r, p);
+                             });
+          }
+        });
         const auto t1 = clock::now();
-        const head_id id{seq, layer, h};
-        profile_and_compress(id, classes, k, v);
+        for (std::size_t j = 0; j < heads; ++j) {
+          const head_id id{seq, layer, static_cast<std::int32_t>(h0 + j)};
+          profile_and_compress(id, classes, k, v,
+                               std::span<const head_stats>(stats_).subspan(j * group, group));
+        }
         const auto t2 = clock::now();
         prefill_seconds_ += seconds(t1 - t0);
         profile_seconds_ += seconds(t2 - t1);
@@ -152,14 +180,35 @@ public:
       cls = token_class::none;
     }
     const step_context ctx{ls.length + 1, ls.prompt_length};
+    // Three passes over the KV heads: append (store and policy state, serial), attention (each
+    // head alone: parallel when the layer has enough of it), scores and eviction (serial).
+    double macs = 0.0;
+    for (std::int32_t h = 0; h < g.n_head_kv; ++h) {
+      const head_id id{seq, layer, h};
+      auto& hs = heads_[store_.index(id)];
+      ladder_.visit(hs.choice, [&](const auto& pol) {
+        steps_[static_cast<std::size_t>(h)] = begin_step(pol, id, k, v, cls, ctx);
+      });
+      macs += 2.0 * static_cast<double>(store_.size(id)) * static_cast<double>(d * group_);
+    }
+    const std::size_t workers = macs >= parallel_min_macs ? threads() : 1;
+    run(workers, hkv, [&](std::size_t b, std::size_t e, std::size_t slot) {
+      for (std::size_t h = b; h < e; ++h) {
+        const head_id id{seq, layer, static_cast<std::int32_t>(h)};
+        auto& probs = probs_[h];
+        probs.resize(static_cast<std::size_t>(store_.size(id)));
+        const auto qh = h * static_cast<std::size_t>(group_);
+        attend_paged(store_, id, q.data() + qh * d, out.data() + qh * d, group_, scale(),
+                     opt_.group, decode_scratch_[slot], std::span(probs));
+      }
+    });
     std::int64_t kept = 0;
     for (std::int32_t h = 0; h < g.n_head_kv; ++h) {
       const head_id id{seq, layer, h};
       auto& hs = heads_[store_.index(id)];
-      const auto qh = static_cast<std::size_t>(h * group_);
-      step_in_head in{id, q.data() + qh * d, k.data() + static_cast<std::size_t>(h) * d,
-                      v.data() + static_cast<std::size_t>(h) * d, out.data() + qh * d, cls, ctx};
-      ladder_.visit(hs.choice, [&](const auto& pol) { step_head(pol, hs, in); });
+      ladder_.visit(hs.choice, [&](const auto& pol) {
+        finish_step(pol, hs, id, steps_[static_cast<std::size_t>(h)], probs_[static_cast<std::size_t>(h)], ctx);
+      });
       kept += store_.size(id);
     }
     ls.length = ctx.length;
@@ -255,15 +304,29 @@ private:
     std::int32_t slot;
   };
 
-  struct step_in_head {
-    head_id id;
-    const float* q;
-    const float* k;
-    const float* v;
-    float* out;
-    token_class cls;
-    step_context ctx;
+  /// One KV head's decode step between its passes: the policy's answers and the new slot.
+  struct head_step {
+    bool rule = false;
+    std::int32_t window = 0;
+    std::int32_t budget = 0;
+    score_mode mode{};
+    std::int32_t new_slot = -1; ///< -1: dropped before attention
   };
+
+  /// Threads available to the attention loops (1 without a pool).
+  [[nodiscard]] auto threads() const -> std::size_t {
+    return opt_.threads == nullptr ? 1 : opt_.threads->size();
+  }
+
+  /// fn(begin, end, slot) over [0, n) on the pool when `workers` > 1, else inline.
+  template <class Fn>
+  void run(std::size_t workers, std::size_t n, Fn&& fn) {
+    if (workers > 1) {
+      opt_.threads->parallel_for(n, 1, fn);
+    } else {
+      serial{}.parallel_for(n, 1, fn);
+    }
+  }
 
   static auto seconds(clock::duration d) -> double {
     return std::chrono::duration<double>(d).count();
@@ -289,9 +352,10 @@ private:
 
   // FastGen Algorithm 1 for one KV head: measure (Eq. 1), choose (Eq. 2), compress.
   void profile_and_compress(head_id id, std::span<const token_class> classes,
-                            tensor_view<const float, 3> k, tensor_view<const float, 3> v) {
-    const auto& plan = planner_.plan(ladder_, profiler_, std::span<const head_stats>(stats_),
-                                     opt_.group, classes, opt_.n_sinks);
+                            tensor_view<const float, 3> k, tensor_view<const float, 3> v,
+                            std::span<const head_stats> stats) {
+    const auto& plan =
+        planner_.plan(ladder_, profiler_, stats, opt_.group, classes, opt_.n_sinks);
     auto& hs = heads_[store_.index(id)];
     hs = head_entry{};
     hs.choice = static_cast<std::uint8_t>(plan.choice);
@@ -317,30 +381,41 @@ private:
     }
   }
 
-  // FastGen Algorithm 2 for one KV head under policy `pol` (fastgen-spec §2).
+  // FastGen Algorithm 2 for one KV head under policy `pol` (fastgen-spec §2), before attention:
+  // the policy's rule, window and budget for this step, and the new token appended (or dropped).
   template <policy P>
-  void step_head(const P& pol, head_entry& hs, const step_in_head& in) {
-    const step_context ctx = in.ctx;
+  auto begin_step(const P& pol, head_id id, tensor_view<const float, 2> k,
+                  tensor_view<const float, 2> v, token_class cls, step_context ctx)
+      -> head_step {
     const std::int32_t t = ctx.length;
     const std::int32_t pos = t - 1;
-    const bool rule = pos < opt_.n_sinks || pol.keeps(token_info{pos, in.cls}, ctx);
-    const std::int32_t w = std::clamp(window_of(pol, ctx), 0, t);
-    const std::int32_t budget = std::max(budget_of(pol, ctx), 0);
-    const score_mode mode = ranking_of(pol);
-    const head_id id = in.id;
+    head_step st;
+    st.rule = pos < opt_.n_sinks || pol.keeps(token_info{pos, cls}, ctx);
+    st.window = std::clamp(window_of(pol, ctx), 0, t);
+    st.budget = std::max(budget_of(pol, ctx), 0);
+    st.mode = ranking_of(pol);
     const auto d = static_cast<std::size_t>(store_.geometry().head_dim);
-
-    const bool drop = opt_.new_token == new_token_mode::drop_before_attention && !rule &&
-                      w == 0 && budget == 0 && store_.size(id) > 0;
-    std::int32_t new_slot = -1;
+    const auto h = static_cast<std::size_t>(id.head);
+    const bool drop = opt_.new_token == new_token_mode::drop_before_attention && !st.rule &&
+                      st.window == 0 && st.budget == 0 && store_.size(id) > 0;
     if (!drop) {
-      new_slot = store_.append(id, {in.k, d}, {in.v, d},
-                               {pos, 0.0F, in.cls, keep_reason::evicted});
+      st.new_slot = store_.append(id, {k.data() + h * d, d}, {v.data() + h * d, d},
+                                  {pos, 0.0F, cls, keep_reason::evicted});
     }
-    const auto n = static_cast<std::size_t>(store_.size(id));
-    probs_.resize(n);
-    attend_paged(store_, id, in.q, in.out, group_, scale(), opt_.group, decode_scratch_,
-                 std::span(probs_));
+    return st;
+  }
+
+  // ... and after attention: scores, the window's and the new token's fate, budget eviction.
+  template <policy P>
+  void finish_step(const P& /*pol*/, head_entry& hs, head_id id, const head_step& st,
+                   std::span<const float> probs, step_context ctx) {
+    const std::int32_t t = ctx.length;
+    const std::int32_t pos = t - 1;
+    const bool rule = st.rule;
+    const std::int32_t w = st.window;
+    const std::int32_t budget = st.budget;
+    const score_mode mode = st.mode;
+    std::int32_t new_slot = st.new_slot;
 
     // Scores of every resident token, and the two weakest budget members, in one pass.
     std::array<ranked, 2> weakest{};
@@ -353,7 +428,7 @@ private:
       for (std::int32_t i = 0; i < page.count; ++i) {
         const auto slot = static_cast<std::int32_t>(static_cast<std::size_t>(p) * page_size +
                                                     static_cast<std::size_t>(i));
-        page.scores[i] += probs_[static_cast<std::size_t>(slot)];
+        page.scores[i] += probs[static_cast<std::size_t>(slot)];
         if (page.reasons[i] == keep_reason::budget) {
           ++old_budget;
           note_weakest({rank_key(page.scores[i], page.positions[i], t, mode), page.positions[i],
@@ -506,13 +581,14 @@ private:
   std::int32_t group_;
   std::vector<layer_entry> layers_;
   std::vector<head_entry> heads_;
-  std::vector<head_stats> stats_;
+  std::vector<head_stats> stats_; // [KV heads in a prefill batch * group]
+  std::vector<head_step> steps_;  // [n_head_kv]: the decode step between its passes
   // Scratch, reused so that steady-state decode allocates nothing.
+  std::vector<std::vector<float>> probs_; // [n_head_kv][resident]: the group's probabilities
   head_planner planner_;
-  std::vector<float> row_;
-  std::vector<float> probs_;
+  std::vector<std::vector<float>> rows_;  // [threads]: causal_attention's row
   std::vector<ranked> joiners_;
-  decode_scratch decode_scratch_;
+  std::vector<decode_scratch> decode_scratch_; // [threads]
   double prefill_seconds_ = 0.0;
   double profile_seconds_ = 0.0;
 };

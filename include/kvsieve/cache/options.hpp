@@ -15,6 +15,7 @@
 
 #include <kvsieve/core/error.hpp>
 #include <kvsieve/core/group.hpp>
+#include <kvsieve/core/parallel.hpp>
 #include <kvsieve/store/concepts.hpp>
 
 namespace kvsieve {
@@ -40,6 +41,11 @@ struct cache_options {
   group_reduce group = group_reduce::mean;                   ///< §6.9
   new_token_mode new_token = new_token_mode::attend_then_decide; ///< §6.6
   generated_class_mode generated = generated_class_mode::classify; ///< §6.7
+  /// Threads for the host cache's attention: prefill splits its query heads over them, decode its
+  /// KV heads (only when a layer has enough work; see adaptive_cache). nullptr: the calling
+  /// thread alone. Results do not depend on the thread count (each head's sums run on one
+  /// thread, in one order). Borrowed: the pool must outlive the calls. The CUDA cache ignores it.
+  thread_pool* threads = nullptr;
 };
 
 /// The options with their defaults filled in (n_head_q 0 -> n_head_kv), as every cache stores

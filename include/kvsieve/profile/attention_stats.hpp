@@ -16,6 +16,7 @@
 #include <span>
 #include <vector>
 
+#include <kvsieve/attention/detail/kernels.hpp>
 #include <kvsieve/core/error.hpp>
 #include <kvsieve/policy/select.hpp>
 
@@ -29,8 +30,10 @@ public:
     length_ = length;
     first_row_ = std::clamp(first_row, 0, length);
     const auto n = static_cast<std::size_t>(length);
-    score_.assign(n, 0.0);
     colsum_.assign(n, 0.0);
+    early_.assign(first_row_ > 0 ? n : 0, 0.0);
+    score_.clear();
+    score_valid_ = false;
     windows_.assign(windows.begin(), windows.end());
     near_.resize(windows_.size());
     for (auto& v : near_) {
@@ -38,22 +41,22 @@ public:
     }
   }
 
-  /// Adds row i of A: p[j] = A[i, j] for j in [0, i]. Rows may come in any order.
+  /// Adds row i of A: p[j] = A[i, j] for j in [0, i]. Rows may come in any order. O(i + windows)
+  /// SIMD double additions: a row adds to score and colsum once, since score = early + colsum.
   void accumulate_row(std::int32_t i, std::span<const float> p) {
     const auto n = static_cast<std::int32_t>(p.size());
-    for (std::int32_t j = 0; j < n; ++j) {
-      score_[static_cast<std::size_t>(j)] += p[static_cast<std::size_t>(j)];
-    }
+    score_valid_ = false;
     if (i < first_row_) {
+      detail::add_to_f64_kernel(early_.data(), p.data(), p.size());
       return;
     }
-    for (std::int32_t j = 0; j < n; ++j) {
-      colsum_[static_cast<std::size_t>(j)] += p[static_cast<std::size_t>(j)];
-    }
+    detail::add_to_f64_kernel(colsum_.data(), p.data(), p.size());
     for (std::size_t w = 0; w < windows_.size(); ++w) {
-      auto& near = near_[w];
-      for (std::int32_t j = std::max(0, i - windows_[w] + 1); j <= i && j < n; ++j) {
-        near[static_cast<std::size_t>(j)] += p[static_cast<std::size_t>(j)];
+      const std::int32_t from = std::max(0, i - windows_[w] + 1);
+      const std::int32_t to = std::min(i + 1, n);
+      if (from < to) {
+        detail::add_to_f64_kernel(near_[w].data() + from, p.data() + from,
+                                  static_cast<std::size_t>(to - from));
       }
     }
   }
@@ -68,7 +71,8 @@ public:
     expects(colsum.size() == n && near.size() == windows.size() * n, errc::shape_mismatch,
             "head_stats::assign: score, colsum and near disagree on the prompt length");
     reset(static_cast<std::int32_t>(n), first_row, windows);
-    std::copy(score.begin(), score.end(), score_.begin());
+    score_.assign(score.begin(), score.end());
+    score_valid_ = true;
     std::copy(colsum.begin(), colsum.end(), colsum_.begin());
     for (std::size_t w = 0; w < windows.size(); ++w) {
       const auto block = near.subspan(w * n, n);
@@ -78,7 +82,22 @@ public:
 
   [[nodiscard]] auto length() const noexcept -> std::int32_t { return length_; }
   [[nodiscard]] auto rows() const noexcept -> std::int32_t { return length_ - first_row_; }
-  [[nodiscard]] auto score() const noexcept -> std::span<const double> { return score_; }
+  /// Sums over every row. Not thread-safe against other calls on this object (it may fill a
+  /// cache: early rows + recovery rows, when the recovery rows are not all rows).
+  [[nodiscard]] auto score() const -> std::span<const double> {
+    if (score_valid_) {
+      return score_;
+    }
+    if (early_.empty()) { // every row is a recovery row: score == colsum
+      return colsum_;
+    }
+    score_.resize(colsum_.size());
+    for (std::size_t j = 0; j < colsum_.size(); ++j) {
+      score_[j] = early_[j] + colsum_[j];
+    }
+    score_valid_ = true;
+    return score_;
+  }
   [[nodiscard]] auto colsum() const noexcept -> std::span<const double> { return colsum_; }
   /// near_w for window w. Throws errc::invalid_argument when w was not requested at reset.
   [[nodiscard]] auto near(std::int32_t w) const -> std::span<const double> {
@@ -118,8 +137,10 @@ private:
 
   std::int32_t length_ = 0;
   std::int32_t first_row_ = 0;
-  std::vector<double> score_;
-  std::vector<double> colsum_;
+  std::vector<double> colsum_;                 // rows >= first_row
+  std::vector<double> early_;                  // rows < first_row; empty when first_row == 0
+  mutable std::vector<double> score_;          // early_ + colsum_, or as assigned
+  mutable bool score_valid_ = false;
   std::vector<std::int32_t> windows_;
   std::vector<std::vector<double>> near_;
 };
