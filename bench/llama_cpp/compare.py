@@ -12,8 +12,10 @@ per byte as models/tiny-llama/README.md says):
   short  100-token prompt, 200 new tokens
   long   900-token prompt, 120 new tokens (the context of 1024 ends at 1020)
 Engines: kvsieve-generate --policy full, kvsieve-generate --policy fastgen (defaults), and
-llama.cpp (llama_cpp_run.cpp: F32 weights, whole prompt in one batch) with an F32 K/V cache as
-kvsieve's CPU cache (the reference of the ratios) and, with --llama-kv f32,f16, F16 as well.
+llama.cpp (llama_cpp_run.cpp: F32 weights, whole prompt in one batch) in two configurations:
+F32 K/V cache without flash attention, every step in F32 as kvsieve's CPU decoder (the
+reference of the ratios; with flash attention llama.cpp converts an F32 cache to F16 on every
+step), and its defaults, F16 K/V with flash attention (auto).
 Runs are interleaved (one of each engine in turn) after one warm-up of each. Threads:
 kvsieve-generate --threads, llama.cpp n_threads and n_threads_batch.
 Speeds are each program's own, with kvsieve-generate's definitions (see llama_cpp_run.cpp).
@@ -45,9 +47,10 @@ def kvsieve_run(exe: str, prompt_file: str, n_gen: int, threads: int, policy: st
     return j
 
 
-def llama_run(exe: str, model: str, ids: list[int], n_gen: int, threads: int, kv: str) -> dict:
+def llama_run(exe: str, model: str, ids: list[int], n_gen: int, threads: int, kv: str,
+              fa: str) -> dict:
     out = subprocess.run([exe, "--model", model, "--ids", " ".join(map(str, ids)), "--n-gen",
-                          str(n_gen), "--threads", str(threads), "--kv", kv],
+                          str(n_gen), "--threads", str(threads), "--kv", kv, "--fa", fa],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out)
 
@@ -61,9 +64,11 @@ def main() -> None:
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--workloads", default="short,long")
-    ap.add_argument("--llama-kv", default="f32",
-                    help="llama.cpp's K/V cache types, comma-separated (f32, f16: its own "
-                         "default); the first is the reference of the ratios")
+    ap.add_argument("--llama", default="f32:off,f16:auto",
+                    help="llama.cpp configurations KV:FA, comma-separated (K/V cache f32|f16, "
+                         "flash attention on|off|auto); the first is the reference of the "
+                         "ratios. Default: f32:off (every step in F32, as kvsieve) and "
+                         "f16:auto (llama.cpp's defaults)")
     o = ap.parse_args()
 
     llama_exe = Path(o.llama_dir) / "build" / "bin" / "llama_cpp_run"
@@ -91,10 +96,11 @@ def main() -> None:
                     "kvsieve fastgen": lambda: kvsieve_run(o.kvsieve, str(prompt_file), n_gen,
                                                            threads, "fastgen"),
                 }
-                for kv in o.llama_kv.split(","):
-                    engines[f"llama.cpp {kv} K/V"] = (
-                        lambda kv=kv: llama_run(str(llama_exe), str(gguf_path), ids, n_gen,
-                                                threads, kv))
+                for cfg in o.llama.split(","):
+                    kv, fa = cfg.split(":")
+                    engines[f"llama.cpp {kv} K/V, FA {fa}"] = (
+                        lambda kv=kv, fa=fa: llama_run(str(llama_exe), str(gguf_path), ids,
+                                                       n_gen, threads, kv, fa))
                 res = {name: [] for name in engines}
                 for name, fn in engines.items():
                     fn()  # warm-up
@@ -117,7 +123,8 @@ def main() -> None:
     print("| workload | threads | engine | prefill tok/s | decode tok/s [range] | "
           "decode vs llama.cpp | KV saved | first 32 ids = llama.cpp's |")
     print("|---|---:|---|---:|---:|---:|---:|---|")
-    ref_engine = f"llama.cpp {o.llama_kv.split(',')[0]} K/V"
+    kv0, fa0 = o.llama.split(",")[0].split(":")
+    ref_engine = f"llama.cpp {kv0} K/V, FA {fa0}"
     for r in rows:
         ref = next(x for x in rows if x["workload"] == r["workload"] and
                    x["threads"] == r["threads"] and x["engine"] == ref_engine)

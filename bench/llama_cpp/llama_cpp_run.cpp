@@ -6,9 +6,11 @@
 // llama_decode, stopping at EOS or after --n-gen tokens; it prints one JSON line with the speeds,
 // defined as kvsieve-generate defines them, and the generated ids.
 //   llama_cpp_run --model M.gguf --ids "256 105 ..." --n-gen 200 --threads 1 [--kv f32|f16]
+//                 [--fa on|off|auto]
 // Speeds: prefill = prompt tokens / time of the prompt's llama_decode; decode = decode steps /
 // time from the end of prefill to the last step's logits (argmax included, as in
-// kvsieve-generate). Flash attention stays at llama.cpp's default (auto).
+// kvsieve-generate). --fa: llama.cpp's flash attention (default auto: on for the CPU, where it
+// converts an F32 K/V cache to F16 on every step; off keeps the whole step in F32).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -44,6 +46,7 @@ auto main(int argc, char** argv) -> int {
   int n_gen = 200;
   int threads = 1;
   std::string kv = "f32";
+  std::string fa = "auto";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     const char* v = argv[i + 1];
@@ -60,14 +63,16 @@ auto main(int argc, char** argv) -> int {
       threads = std::atoi(v);
     } else if (a == "--kv") {
       kv = v;
+    } else if (a == "--fa") {
+      fa = v;
     } else {
       fail("unknown option " + a);
     }
   }
   if (model_path.empty() || ids.empty() || n_gen < 1 || threads < 1 ||
-      (kv != "f32" && kv != "f16")) {
+      (kv != "f32" && kv != "f16") || (fa != "on" && fa != "off" && fa != "auto")) {
     fail("usage: llama_cpp_run --model M.gguf --ids 'ID ...' [--n-gen N] [--threads T] "
-         "[--kv f32|f16]");
+         "[--kv f32|f16] [--fa on|off|auto]");
   }
   llama_log_set([](ggml_log_level, const char*, void*) {}, nullptr);
   llama_backend_init();
@@ -88,6 +93,9 @@ auto main(int argc, char** argv) -> int {
   cp.n_threads_batch = threads;
   cp.type_k = kv == "f32" ? GGML_TYPE_F32 : GGML_TYPE_F16;
   cp.type_v = cp.type_k;
+  cp.flash_attn_type = fa == "on"    ? LLAMA_FLASH_ATTN_TYPE_ENABLED
+                       : fa == "off" ? LLAMA_FLASH_ATTN_TYPE_DISABLED
+                                     : LLAMA_FLASH_ATTN_TYPE_AUTO;
   cp.no_perf = true;
   llama_context* ctx = llama_init_from_model(model, cp);
   if (ctx == nullptr) {
@@ -122,9 +130,9 @@ auto main(int argc, char** argv) -> int {
   const double prefill_s = std::chrono::duration<double>(t1 - t0).count();
   const double decode_s = std::chrono::duration<double>(t2 - t1).count();
   std::printf("{\"prompt_tokens\": %zu, \"generated_tokens\": %zu, \"threads\": %d, "
-              "\"kv\": \"%s\", \"prefill_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f, "
+              "\"kv\": \"%s\", \"fa\": \"%s\", \"prefill_tokens_per_s\": %.3f, \"decode_tokens_per_s\": %.3f, "
               "\"generated_ids\": [",
-              ids.size(), out.size(), threads, kv.c_str(),
+              ids.size(), out.size(), threads, kv.c_str(), fa.c_str(),
               static_cast<double>(ids.size()) / prefill_s,
               steps > 0 ? steps / decode_s : 0.0);
   for (std::size_t i = 0; i < out.size(); ++i) {
