@@ -220,19 +220,27 @@ inline auto silu(float x) -> float { return x / (1.0F + std::exp(-x)); }
 } // namespace ops
 
 /// The decoder over a KV cache type (any kvsieve::adaptive_cache): weights are borrowed.
-/// `threads` (counting the caller; 0: default_threads()) run the large matrix products.
+/// The matrix products run on a kvsieve::thread_pool: its own of `threads` threads (counting the
+/// caller; 0: default_threads()), or a borrowed one, which the cache's attention can share
+/// (cache_options::threads) so that one set of threads serves the whole step.
 template <class Cache>
 class model {
 public:
   model(const config& cfg, const model_weights& w, std::size_t threads = 0)
+      : model(cfg, w, std::make_unique<kvsieve::thread_pool>(threads > 0 ? threads
+                                                                         : default_threads())) {}
+
+  /// Borrows `pool`, which must outlive the model.
+  model(const config& cfg, const model_weights& w, kvsieve::thread_pool& pool)
       : cfg_(cfg), w_(w), rope_(static_cast<std::size_t>(cfg.head_dim), cfg.rope_theta),
-        pool_(std::make_unique<kvsieve::thread_pool>(threads > 0 ? threads
-                                                                 : default_threads())) {
+        pool_(&pool) {
     ops::use_single_threaded_blas();
   }
 
   /// Threads running the matrix products, the caller included.
   [[nodiscard]] auto threads() const -> std::size_t { return pool_->size(); }
+  /// The pool running the matrix products.
+  [[nodiscard]] auto pool() const -> kvsieve::thread_pool& { return *pool_; }
 
   /// Runs the prompt through every layer of sequence `seq`; returns the logits of every position
   /// when `all_logits` ([L, vocab]) or of the last one ([vocab]).
@@ -271,6 +279,11 @@ public:
   }
 
 private:
+  model(const config& cfg, const model_weights& w, std::unique_ptr<kvsieve::thread_pool> own)
+      : model(cfg, w, *own) {
+    own_ = std::move(own);
+  }
+
   [[nodiscard]] auto nh() const -> std::size_t { return static_cast<std::size_t>(cfg_.n_head); }
   [[nodiscard]] auto nkv() const -> std::size_t {
     return static_cast<std::size_t>(cfg_.n_head_kv);
@@ -346,7 +359,8 @@ private:
   const config& cfg_;
   const model_weights& w_;
   ops::rope_table rope_;
-  std::unique_ptr<kvsieve::thread_pool> pool_; // not movable itself
+  std::unique_ptr<kvsieve::thread_pool> own_; // when not borrowed (a pool is not movable)
+  kvsieve::thread_pool* pool_;
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_;
 };
 

@@ -159,26 +159,39 @@ TEST_CASE("FastGen's prefill logits equal the full cache's; decode differs only 
 }
 
 TEST_CASE("the logits do not depend on the decoder's thread count", "[llama][threads]") {
-  // Products are split by output rows over the pool, each output one BLAS dot product: any split
-  // (3 threads leave ragged chunks that straddle q/k/v) must give the single thread's bits.
+  // Products are split by output rows over the pool, each output row one dot product (BLAS for
+  // the prompt, matvec for a token): any split (3 threads leave ragged chunks that straddle q/k/v)
+  // must give the single thread's bits, also with the pool shared by the cache's attention.
   const fs::path dir = fs::path(KVSIEVE_MODELS_DIR) / "tiny-llama";
   const auto cfg = llama::config::load(dir);
   const auto weights = llama::model_weights::load(dir, cfg);
   const auto ids = read_json(fs::path(KVSIEVE_TEST_DATA_DIR) / "golden" / "tiny-llama.json")
                        ["prompt_ids"].get<std::vector<std::int32_t>>();
   const std::vector<kvsieve::token_class> classes(ids.size(), kvsieve::token_class::none);
-  std::vector<std::vector<float>> runs;
-  for (const std::size_t threads : {1, 2, 3}) {
-    auto cache = make_cache<full_cache>(cfg, kvsieve::ladder<kvsieve::policies::full>());
-    llama::model<full_cache> model(cfg, weights, threads);
-    REQUIRE(model.threads() == threads);
+  const auto run = [&](full_cache& cache, llama::model<full_cache>& model) {
     auto all = model.prefill(cache, 0, ids, classes, /*all_logits=*/true);
     for (std::int32_t t = 0; t < 8; ++t) {
       const auto step = model.decode(cache, 0, 40 + t, kvsieve::token_class::none);
       all.insert(all.end(), step.begin(), step.end());
     }
-    runs.push_back(std::move(all));
+    return all;
+  };
+  std::vector<std::vector<float>> runs;
+  for (const std::size_t threads : {1, 2, 3}) {
+    auto cache = make_cache<full_cache>(cfg, kvsieve::ladder<kvsieve::policies::full>());
+    llama::model<full_cache> model(cfg, weights, threads);
+    REQUIRE(model.threads() == threads);
+    runs.push_back(run(cache, model));
   }
+  kvsieve::thread_pool pool(2);
+  full_cache shared(kvsieve::ladder<kvsieve::policies::full>(), kvsieve::recovery_profiler(0.95),
+                    {.n_seq = 1, .n_layer = cfg.n_layer, .n_head_kv = cfg.n_head_kv,
+                     .head_dim = cfg.head_dim, .page_size = 16},
+                    {.n_head_q = cfg.n_head, .threads = &pool});
+  llama::model<full_cache> borrowing(cfg, weights, pool);
+  CHECK(&borrowing.pool() == &pool);
+  runs.push_back(run(shared, borrowing));
   CHECK(runs[1] == runs[0]);
   CHECK(runs[2] == runs[0]);
+  CHECK(runs[3] == runs[0]);
 }
