@@ -4,6 +4,8 @@
 // stays usable afterwards.
 #include <common/catch.hpp>
 
+#include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -101,6 +103,81 @@ TEST_CASE("shape mismatches name the tensor", "[errors]") {
                    token_class::none, {f.out.data(), {2, 4}});
   }, errc::shape_mismatch, "decode out");
   CHECK(f.cache.length(0, 0) == 5); // nothing changed by the failed calls
+}
+
+TEST_CASE("a prompt length mismatch names the tensor that is wrong", "[errors][diagnostics]") {
+  fixture f;
+  auto message = [&](std::size_t q_rows, std::size_t k_rows, std::size_t out_rows) {
+    try {
+      f.cache.prefill(0, 0, {f.q.data(), {q_rows, 4, 4}}, {f.kv.data(), {k_rows, 2, 4}},
+                      {f.kv.data(), {5, 2, 4}}, f.classes, {f.out.data(), {out_rows, 4, 4}});
+    } catch (const kvsieve::error& e) {
+      CHECK(e.code() == errc::shape_mismatch);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const auto q_short = message(4, 5, 5); // q has L - 1 rows: q is blamed, not k
+  INFO(q_short);
+  CHECK(q_short.find("prefill q has 4 rows, but k, v, out, classes have 5") != std::string::npos);
+  CHECK(q_short.find("prefill k") == std::string::npos);
+  const auto k_long = message(5, 6, 5);
+  INFO(k_long);
+  CHECK(k_long.find("prefill k has 6 rows, but q, v, out, classes have 5") != std::string::npos);
+  const auto two = message(4, 5, 4);
+  INFO(two);
+  CHECK(two.find("prefill q has 4 rows, prefill out has 4 rows, but k, v, classes have 5") !=
+        std::string::npos);
+  CHECK(f.cache.length(0, 0) == 0);
+}
+
+TEST_CASE("errors about the caller's arguments cite the caller's file", "[errors][diagnostics]") {
+  fixture f;
+  // The fixture's calls are in this file too; each message must end in [cache/errors_test.cpp:N].
+  expect_error([&] { f.prefill(0, 0, 0); }, errc::invalid_argument, "errors_test.cpp:");
+  expect_error([&] { f.decode(0, 0); }, errc::bad_state, "errors_test.cpp:");
+  expect_error([&] { f.prefill(3, 0); }, errc::out_of_range, "errors_test.cpp:");
+  expect_error([&] {
+    f.cache.prefill(0, 0, {f.q.data(), {5, 4, 4}}, {f.kv.data(), {5, 1, 4}},
+                    {f.kv.data(), {5, 2, 4}}, f.classes, {f.out.data(), {5, 4, 4}});
+  }, errc::shape_mismatch, "errors_test.cpp:");
+  expect_error([&] { f.cache.release(7); }, errc::out_of_range, "errors_test.cpp:");
+  const store_geometry g{.n_head_kv = 2, .head_dim = 4};
+  expect_error([&] { adaptive_cache(make_fastgen_ladder(), recovery_profiler(), g, {.n_sinks = -1}); },
+               errc::invalid_argument, "errors_test.cpp:");
+  try {
+    f.decode(0, 0);
+  } catch (const kvsieve::error& e) {
+    CHECK(std::string(e.what()).find("adaptive_cache.hpp") == std::string::npos);
+  }
+}
+
+TEST_CASE("reject_non_finite names the tensor and index of a NaN or infinity", "[errors][diagnostics]") {
+  fixture f;
+  auto strict = adaptive_cache(make_fastgen_ladder(), recovery_profiler(0.9), f.g,
+                               cache_options{.n_head_q = 4, .reject_non_finite = true});
+  auto prefill = [&](auto& cache) {
+    cache.prefill(0, 0, {f.q.data(), {5, 4, 4}}, {f.kv.data(), {5, 2, 4}},
+                  {f.kv.data(), {5, 2, 4}}, f.classes, {f.out.data(), {5, 4, 4}});
+  };
+  f.kv[(2 * 2 + 1) * 4 + 3] = std::nanf(""); // k and v share the buffer: k is checked first
+  expect_error([&] { prefill(strict); }, errc::invalid_argument,
+               "prefill k has a non-finite value (nan) at [2, 1, 3]");
+  CHECK(strict.length(0, 0) == 0);
+  CHECK_NOTHROW(prefill(f.cache)); // off by default
+  f.kv[(2 * 2 + 1) * 4 + 3] = 0.25F;
+  f.q[4 * 4 + 3 * 4 + 2] = -std::numeric_limits<float>::infinity();
+  expect_error([&] { prefill(strict); }, errc::invalid_argument,
+               "prefill q has a non-finite value (-inf) at [1, 3, 2]");
+  f.q[4 * 4 + 3 * 4 + 2] = 0.5F;
+  prefill(strict);
+  std::vector<float> v(2 * 4, 0.25F);
+  v[5] = std::numeric_limits<float>::infinity();
+  expect_error([&] {
+    strict.decode(0, 0, {f.q.data(), {4, 4}}, {f.kv.data(), {2, 4}}, {v.data(), {2, 4}},
+                  token_class::none, {f.out.data(), {4, 4}});
+  }, errc::invalid_argument, "decode v has a non-finite value (inf) at [1, 1]");
+  CHECK(strict.length(0, 0) == 5); // nothing changed
 }
 
 TEST_CASE("sequence, layer and head indices out of range", "[errors]") {

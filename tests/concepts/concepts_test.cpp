@@ -44,7 +44,69 @@ struct not_copyable {
   auto keeps(token_info, step_context) const -> bool { return true; }
 };
 
+// Optional hooks: absent is fine, declared as documented is fine, anything else named like a
+// hook is not a policy (strict diagnostics: never read as "no window" / "no budget").
+struct hooks_archetype : policy_archetype {
+  auto window(step_context) const -> std::int32_t { return 1; }
+  auto budget(step_context) const -> std::int32_t { return 1; }
+  auto ranking() const -> score_mode { return score_mode::mean; }
+};
+struct window_no_arg : policy_archetype {
+  auto window() const -> std::int32_t { return 1; }
+};
+struct window_not_const : policy_archetype {
+  auto window(step_context) -> std::int32_t { return 1; }
+};
+struct window_wrong_type : policy_archetype {
+  auto window(step_context) const -> double { return 1.0; }
+};
+struct window_overloaded : policy_archetype {
+  auto window(int) const -> std::int32_t { return 1; }
+  auto window(token_info) const -> std::int32_t { return 1; }
+};
+struct window_template : policy_archetype {
+  template <class T>
+  auto window(T, T) const -> std::int32_t { return 1; }
+};
+struct window_data : policy_archetype {
+  std::int32_t window = 4;
+};
+struct budget_not_const : policy_archetype {
+  auto budget(step_context) -> std::int32_t { return 1; }
+};
+struct ranking_wrong_type : policy_archetype {
+  auto ranking() const -> int { return 0; }
+};
+struct final_window_no_arg final : policy_archetype {
+  auto window() const -> std::int32_t { return 1; }
+};
+struct final_archetype final : policy_archetype {};
+struct name_not_static {
+  std::string_view name = "x";
+  auto keeps(token_info, step_context) const -> bool { return true; }
+};
+struct name_not_constant {
+  static inline std::string_view name = "x";
+  auto keeps(token_info, step_context) const -> bool { return true; }
+};
+struct name_c_string {
+  static constexpr const char* name = "x";
+  auto keeps(token_info, step_context) const -> bool { return true; }
+};
+
 static_assert(policy<policy_archetype>);
+static_assert(policy<hooks_archetype> && has_window<hooks_archetype> &&
+              has_budget<hooks_archetype> && has_ranking<hooks_archetype>);
+static_assert(policy<final_archetype> && policy<name_c_string>);
+static_assert(!has_window<policy_archetype> && !has_budget<policy_archetype>);
+static_assert(!policy<window_no_arg> && !policy<window_not_const> && !policy<window_wrong_type>);
+static_assert(!policy<window_overloaded> && !policy<window_template> && !policy<window_data>);
+static_assert(!policy<budget_not_const> && !policy<ranking_wrong_type>);
+static_assert(!policy<final_window_no_arg>);
+static_assert(!policy<name_not_static> && !policy<name_not_constant>);
+static_assert(!well_formed_window<window_no_arg> && well_formed_budget<window_no_arg>);
+static_assert(!uses_scores<budget_not_const>);
+static_assert(!has_budget<special_punct> && has_budget<special_punct_frequent>);
 static_assert(!policy<no_name>);
 static_assert(!policy<no_keeps>);
 static_assert(!policy<keeps_wrong_type>);

@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstdint>
 #include <deque>
+#include <source_location>
 #include <span>
 #include <vector>
 
@@ -51,10 +52,13 @@ public:
 
   /// Throws errc::invalid_argument for a bad geometry, n_head_q not a multiple of n_head_kv,
   /// negative n_sinks or recovery_rows, or a non-finite/negative scale.
+  /// Every public entry point takes a defaulted `where` (do not pass it): errors about the
+  /// caller's arguments cite the caller's file and line, not this header's.
   adaptive_cache(Ladder ladder, Profiler profiler, const store_geometry& geometry,
-                 cache_options options = {})
+                 cache_options options = {},
+                 std::source_location where = std::source_location::current())
       : ladder_(std::move(ladder)), profiler_(std::move(profiler)), store_(geometry),
-        opt_(validated(options, geometry)), group_(opt_.n_head_q / geometry.n_head_kv),
+        opt_(validated(options, geometry, where)), group_(opt_.n_head_q / geometry.n_head_kv),
         layers_(static_cast<std::size_t>(geometry.n_seq) *
                 static_cast<std::size_t>(geometry.n_layer)),
         heads_(layers_.size() * static_cast<std::size_t>(geometry.n_head_kv)),
@@ -69,33 +73,44 @@ public:
 
   /// Prompt attention for one (sequence, layer), then profiling and compression.
   ///  q, out: [L, n_head_q, head_dim]; k, v: [L, n_head_kv, head_dim] post-RoPE; classes: [L].
-  /// Throws: errc::out_of_range (seq, layer), errc::invalid_argument (empty prompt),
-  /// errc::shape_mismatch, errc::bad_state (already prefilled: release(seq) first),
-  /// errc::out_of_memory (pool exhausted; this layer is rolled back and may be prefilled again).
+  /// Throws: errc::out_of_range (seq, layer), errc::invalid_argument (empty prompt; a NaN or
+  /// infinity in q, k or v under cache_options::reject_non_finite),
+  /// errc::shape_mismatch (the prompt length is the row count q, k, v, out and classes agree on;
+  /// the message names the ones that differ), errc::bad_state (already prefilled: release(seq)
+  /// first), errc::out_of_memory (pool exhausted; this layer is rolled back and may be prefilled
+  /// again). Argument errors cite `where`, the caller.
   void prefill(std::int32_t seq, std::int32_t layer, tensor_view<const float, 3> q,
                tensor_view<const float, 3> k, tensor_view<const float, 3> v,
-               std::span<const token_class> classes, tensor_view<float, 3> out) {
-    auto& ls = layer_state(seq, layer);
-    const auto length = q.extent(0);
-    expects(length > 0, errc::invalid_argument, "empty prompt: prefill needs at least one token");
+               std::span<const token_class> classes, tensor_view<float, 3> out,
+               std::source_location where = std::source_location::current()) {
+    auto& ls = layer_state(seq, layer, where);
+    const std::array<named_rows, 5> rows{{{"q", q.extent(0)},
+                                          {"k", k.extent(0)},
+                                          {"v", v.extent(0)},
+                                          {"out", out.extent(0)},
+                                          {"classes", classes.size()}}};
+    const auto length = agreed_rows("prefill", rows, where);
+    expects(length > 0, errc::invalid_argument, "empty prompt: prefill needs at least one token",
+            where);
     expects(length < static_cast<std::size_t>(INT32_MAX), errc::invalid_argument,
-            "prompt longer than 2^31 - 1 tokens");
+            "prompt longer than 2^31 - 1 tokens", where);
     const auto& g = store_.geometry();
     const auto hq = static_cast<std::size_t>(opt_.n_head_q);
     const auto hkv = static_cast<std::size_t>(g.n_head_kv);
     const auto d = static_cast<std::size_t>(g.head_dim);
-    q.expect_shape("prefill q", {length, hq, d});
-    k.expect_shape("prefill k", {length, hkv, d});
-    v.expect_shape("prefill v", {length, hkv, d});
-    out.expect_shape("prefill out", {length, hq, d});
-    expects(classes.size() == length, errc::shape_mismatch, [&] {
-      return fmt::format("prefill classes have {} entries for {} prompt tokens", classes.size(),
-                         length);
-    });
+    q.expect_shape("prefill q", {length, hq, d}, where);
+    k.expect_shape("prefill k", {length, hkv, d}, where);
+    v.expect_shape("prefill v", {length, hkv, d}, where);
+    out.expect_shape("prefill out", {length, hq, d}, where);
+    if (opt_.reject_non_finite) {
+      q.expect_finite("prefill q", where);
+      k.expect_finite("prefill k", where);
+      v.expect_finite("prefill v", where);
+    }
     expects(ls.length == 0, errc::bad_state, [&] {
       return fmt::format("sequence {} layer {} is already prefilled; release({}) first", seq,
                          layer, seq);
-    });
+    }, where);
     const auto n = static_cast<std::int32_t>(length);
     const auto windows = ladder_windows(ladder_, n);
     const std::int32_t first_row = opt_.recovery_rows > 0 ? n - opt_.recovery_rows : 0;
@@ -150,24 +165,33 @@ public:
 
   /// One generation step for one (sequence, layer). q, out: [n_head_q, head_dim];
   /// k, v: [n_head_kv, head_dim] post-RoPE at position length(seq, layer); cls: the new token's
-  /// class. Throws: errc::out_of_range, errc::shape_mismatch, errc::bad_state (decode before
-  /// prefill), errc::out_of_memory (checked before anything changes).
+  /// class. Throws: errc::out_of_range, errc::shape_mismatch (each tensor against the geometry),
+  /// errc::invalid_argument (a NaN or infinity under cache_options::reject_non_finite),
+  /// errc::bad_state (decode before prefill), errc::out_of_memory (checked before anything
+  /// changes). Argument errors cite `where`, the caller.
   void decode(std::int32_t seq, std::int32_t layer, tensor_view<const float, 2> q,
               tensor_view<const float, 2> k, tensor_view<const float, 2> v, token_class cls,
-              tensor_view<float, 2> out) {
-    auto& ls = layer_state(seq, layer);
+              tensor_view<float, 2> out,
+              std::source_location where = std::source_location::current()) {
+    auto& ls = layer_state(seq, layer, where);
     const auto& g = store_.geometry();
     const auto hq = static_cast<std::size_t>(opt_.n_head_q);
     const auto hkv = static_cast<std::size_t>(g.n_head_kv);
     const auto d = static_cast<std::size_t>(g.head_dim);
-    q.expect_shape("decode q", {hq, d});
-    k.expect_shape("decode k", {hkv, d});
-    v.expect_shape("decode v", {hkv, d});
-    out.expect_shape("decode out", {hq, d});
+    q.expect_shape("decode q", {hq, d}, where);
+    k.expect_shape("decode k", {hkv, d}, where);
+    v.expect_shape("decode v", {hkv, d}, where);
+    out.expect_shape("decode out", {hq, d}, where);
+    if (opt_.reject_non_finite) {
+      q.expect_finite("decode q", where);
+      k.expect_finite("decode k", where);
+      v.expect_finite("decode v", where);
+    }
     expects(ls.length > 0, errc::bad_state, [&] {
       return fmt::format("decode before prefill for sequence {} layer {}", seq, layer);
-    });
-    expects(ls.length < INT32_MAX, errc::bad_state, "sequence length would exceed 2^31 - 1");
+    }, where);
+    expects(ls.length < INT32_MAX, errc::bad_state, "sequence length would exceed 2^31 - 1",
+            where);
     std::size_t pages = 0;
     for (std::int32_t h = 0; h < g.n_head_kv; ++h) {
       pages += store_.pages_to_append({seq, layer, h});
@@ -218,16 +242,19 @@ public:
   }
 
   /// Frees every page of sequence `seq` and forgets its state; it can be prefilled again.
-  void release(std::int32_t seq) {
+  /// Throws errc::out_of_range for a bad `seq`, citing `where` (the caller).
+  void release(std::int32_t seq, std::source_location where = std::source_location::current()) {
     for (std::int32_t l = 0; l < store_.geometry().n_layer; ++l) {
-      layer_state(seq, l); // range check
+      layer_state(seq, l, where); // range check
       reset_layer(seq, l);
     }
   }
 
   /// Tokens seen by (seq, layer): 0 before prefill.
-  [[nodiscard]] auto length(std::int32_t seq, std::int32_t layer) const -> std::int32_t {
-    return layers_[layer_index(seq, layer)].length;
+  [[nodiscard]] auto length(std::int32_t seq, std::int32_t layer,
+                            std::source_location where = std::source_location::current()) const
+      -> std::int32_t {
+    return layers_[layer_index(seq, layer, where)].length;
   }
   /// The ladder index chosen for a head (meaningful after its prefill).
   [[nodiscard]] auto choice(head_id h) const -> std::size_t {
@@ -334,11 +361,14 @@ private:
 
   [[nodiscard]] auto scale() const -> float { return logit_scale(opt_, store_.geometry()); }
 
-  [[nodiscard]] auto layer_index(std::int32_t seq, std::int32_t layer) const -> std::size_t {
-    return layer_slot(store_.geometry(), seq, layer);
+  [[nodiscard]] auto layer_index(std::int32_t seq, std::int32_t layer,
+                                 std::source_location where = std::source_location::current())
+      const -> std::size_t {
+    return layer_slot(store_.geometry(), seq, layer, where);
   }
-  auto layer_state(std::int32_t seq, std::int32_t layer) -> layer_entry& {
-    return layers_[layer_index(seq, layer)];
+  auto layer_state(std::int32_t seq, std::int32_t layer, std::source_location where)
+      -> layer_entry& {
+    return layers_[layer_index(seq, layer, where)];
   }
 
   void reset_layer(std::int32_t seq, std::int32_t layer) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <source_location>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -46,12 +47,20 @@ struct cache_options {
   /// thread alone. Results do not depend on the thread count (each head's sums run on one
   /// thread, in one order). Borrowed: the pool must outlive the calls. The CUDA cache ignores it.
   thread_pool* threads = nullptr;
+  /// Host cache: prefill and decode check every element of q, k and v and throw
+  /// errc::invalid_argument naming the tensor and the index of the first NaN or infinity (one
+  /// more pass over the inputs; off by default, so the hot path reads each input once). Without
+  /// it a non-finite input propagates into the outputs and the scores. The CUDA cache ignores it.
+  bool reject_non_finite = false;
 };
 
 /// The options with their defaults filled in (n_head_q 0 -> n_head_kv), as every cache stores
 /// them. Throws errc::invalid_argument when n_head_q is not a positive multiple of n_head_kv,
 /// n_sinks or recovery_rows is negative, or the scale is negative or not finite.
-[[nodiscard]] inline auto validated(cache_options o, const store_geometry& g) -> cache_options {
+/// `where` is the caller's location, reported in the message.
+[[nodiscard]] inline auto validated(cache_options o, const store_geometry& g,
+                                    std::source_location where = std::source_location::current())
+    -> cache_options {
   if (o.n_head_q == 0) {
     o.n_head_q = g.n_head_kv;
   }
@@ -59,11 +68,12 @@ struct cache_options {
           errc::invalid_argument, [&] {
             return fmt::format("n_head_q ({}) must be a positive multiple of n_head_kv ({})",
                                o.n_head_q, g.n_head_kv);
-          });
-  expects(o.n_sinks >= 0, errc::invalid_argument, "n_sinks must be >= 0");
-  expects(o.recovery_rows >= 0, errc::invalid_argument, "recovery_rows must be >= 0");
+          },
+          where);
+  expects(o.n_sinks >= 0, errc::invalid_argument, "n_sinks must be >= 0", where);
+  expects(o.recovery_rows >= 0, errc::invalid_argument, "recovery_rows must be >= 0", where);
   expects(std::isfinite(o.scale) && o.scale >= 0.0F, errc::invalid_argument,
-          "scale must be finite and >= 0 (0 selects 1/sqrt(head_dim))");
+          "scale must be finite and >= 0 (0 selects 1/sqrt(head_dim))", where);
   return o;
 }
 
@@ -72,13 +82,16 @@ struct cache_options {
   return o.scale > 0.0F ? o.scale : 1.0F / std::sqrt(static_cast<float>(g.head_dim));
 }
 
-/// The flat index of (sequence, layer). Throws errc::out_of_range for either outside g.
+/// The flat index of (sequence, layer). Throws errc::out_of_range for either outside g, citing
+/// `where` (the caller of the public entry point).
 [[nodiscard]] inline auto layer_slot(const store_geometry& g, std::int32_t seq,
-                                     std::int32_t layer) -> std::size_t {
+                                     std::int32_t layer,
+                                     std::source_location where = std::source_location::current())
+    -> std::size_t {
   expects(seq >= 0 && seq < g.n_seq, errc::out_of_range,
-          [&] { return fmt::format("sequence index {} outside [0, {})", seq, g.n_seq); });
+          [&] { return fmt::format("sequence index {} outside [0, {})", seq, g.n_seq); }, where);
   expects(layer >= 0 && layer < g.n_layer, errc::out_of_range,
-          [&] { return fmt::format("layer index {} outside [0, {})", layer, g.n_layer); });
+          [&] { return fmt::format("layer index {} outside [0, {})", layer, g.n_layer); }, where);
   return static_cast<std::size_t>(seq) * static_cast<std::size_t>(g.n_layer) +
          static_cast<std::size_t>(layer);
 }

@@ -5,9 +5,14 @@
 /// the cache's prefill/decode take, so every shape is checked at the API boundary with a message
 /// that names the tensor (C++20 has no std::mdspan; this is the small part of it we need).
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
+#include <iterator>
+#include <source_location>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -65,9 +70,69 @@ public:
             [&] { return fmt::format("{} has a null data pointer", what); }, where);
   }
 
+  /// Throws errc::invalid_argument naming `what` and the index of the first NaN or infinity.
+  /// O(size()); for inputs a caller asked to have checked (cache_options::reject_non_finite).
+  void expect_finite(std::string_view what,
+                     std::source_location where = std::source_location::current()) const {
+    const auto values = span();
+    const auto bad = std::find_if(values.begin(), values.end(),
+                                  [](const auto& x) { return !std::isfinite(x); });
+    if (bad == values.end()) [[likely]] {
+      return;
+    }
+    auto flat = static_cast<std::size_t>(bad - values.begin());
+    std::array<std::size_t, Rank> index{};
+    for (std::size_t r = Rank; r-- > 0;) {
+      index[r] = flat % extents_[r];
+      flat /= extents_[r];
+    }
+    raise(errc::invalid_argument,
+          fmt::format("{} has a non-finite value ({}) at {}", what, *bad, index), where);
+  }
+
 private:
   T* data_ = nullptr;
   std::array<std::size_t, Rank> extents_{};
 };
+
+/// One input's leading extent (its rows), for agreed_rows.
+struct named_rows {
+  std::string_view name;
+  std::size_t rows = 0;
+};
+
+/// The row count the inputs of `call` share. Throws errc::shape_mismatch unless all agree, naming
+/// the inputs that differ from the majority (on a tie, the count of the earlier input), so a q one
+/// row short is blamed on q and not on whichever tensor was compared with it.
+[[nodiscard]] inline auto agreed_rows(std::string_view call, std::span<const named_rows> inputs,
+                                      std::source_location where = std::source_location::current())
+    -> std::size_t {
+  std::size_t best = 0;
+  std::size_t best_votes = 0;
+  for (const auto& a : inputs) {
+    const auto votes = static_cast<std::size_t>(std::count_if(
+        inputs.begin(), inputs.end(), [&](const named_rows& b) { return b.rows == a.rows; }));
+    if (votes > best_votes) {
+      best = a.rows;
+      best_votes = votes;
+    }
+  }
+  if (best_votes == inputs.size()) [[likely]] {
+    return best;
+  }
+  std::string wrong;    // "prefill q has 4 rows, prefill out has 4 rows"
+  std::string agreeing; // "k, v, classes"
+  for (const auto& a : inputs) {
+    if (a.rows == best) {
+      fmt::format_to(std::back_inserter(agreeing), "{}{}", agreeing.empty() ? "" : ", ", a.name);
+    } else {
+      fmt::format_to(std::back_inserter(wrong), "{}{} {} has {} rows", wrong.empty() ? "" : ", ",
+                     call, a.name, a.rows);
+    }
+  }
+  raise(errc::shape_mismatch,
+        fmt::format("{}, but {} {} {}", wrong, agreeing, best_votes == 1 ? "has" : "have", best),
+        where);
+}
 
 } // namespace kvsieve

@@ -2,15 +2,21 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// hybrid<P...>: the union of its members (FastGen §3.4, "C_a + C_b"): a token stays while any
-/// member keeps it. In the normal form (policy/concepts.hpp) the union is rule OR rule, window
-/// max window, budget sum budget; the budget ranks among tokens that no member's rule or window
-/// keeps, which is FastGen's "top-k among tokens no other member keeps".
+/// member keeps it. In the normal form (policy/concepts.hpp) the union is rule OR rule and window
+/// max window; the budget, if a member has one, ranks among tokens that no member's rule or
+/// window keeps, which is FastGen's "top-k among tokens no other member keeps".
+/// At most one member (nested hybrids included) may have a budget: two budgets have no single
+/// ranking (each member may rank differently), and their union is not a top-k of anything, so
+/// no budget would say what such a hybrid keeps. It is a static_assert, not a silent sum.
+/// Every member must model `policy`; a static_assert per requirement names the one that fails.
 
 #include <algorithm>
 #include <array>
+#include <concepts>
 #include <cstdint>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 
 #include <kvsieve/policy/concepts.hpp>
 
@@ -21,7 +27,7 @@ namespace detail {
 template <class... P>
 struct joined_name {
   static constexpr std::size_t length =
-      (std::string_view(P::name).size() + ... + 0) + (sizeof...(P) - 1);
+      (name_or_placeholder<P>().size() + ... + 0) + (sizeof...(P) - 1);
   static constexpr auto storage = [] {
     std::array<char, length + 1> out{};
     std::size_t i = 0;
@@ -35,19 +41,78 @@ struct joined_name {
         out[i++] = c;
       }
     };
-    (append(P::name), ...);
+    (append(name_or_placeholder<P>()), ...);
     return out;
   }();
   static constexpr std::string_view value{storage.data(), length};
+};
+
+/// Member P of a hybrid, checked one requirement of `policy` at a time (see ladder_candidate).
+template <class P>
+struct hybrid_member : check_optional_hooks<P> {
+  static_assert(names_policy_name<P>,
+                "kvsieve::hybrid: member (type in hybrid_member<P>) has no "
+                "`static constexpr std::string_view name`");
+  static_assert(!names_policy_name<P> || has_policy_name<P>,
+                "kvsieve::hybrid: member (type in hybrid_member<P>) has a `name` that is not a "
+                "`static constexpr` member convertible to std::string_view");
+  static_assert(has_keep_rule<P>,
+                "kvsieve::hybrid: member (type in hybrid_member<P>) has no "
+                "`bool keeps(kvsieve::token_info, kvsieve::step_context) const`");
+  static_assert(std::copyable<P>,
+                "kvsieve::hybrid: member (type in hybrid_member<P>) is not copyable");
+};
+
+/// The budget part of hybrid `Derived`: `budget` and `ranking` exist only when a member has a
+/// budget, so a hybrid without one has no member of either name (a constrained-away member
+/// would still be a member called `budget`, which the strict hook check rejects).
+template <class Derived, bool Budgeted>
+struct hybrid_budget {
+  friend constexpr auto operator==(const hybrid_budget&, const hybrid_budget&) -> bool = default;
+};
+template <class Derived>
+struct hybrid_budget<Derived, true> {
+  /// The budgeted member's budget.
+  [[nodiscard]] constexpr auto budget(step_context ctx) const -> std::int32_t {
+    return std::apply([&](const auto&... m) { return (budget_of(m, ctx) + ...); },
+                      self().members());
+  }
+  /// The budgeted member's ranking.
+  [[nodiscard]] constexpr auto ranking() const -> score_mode {
+    score_mode mode = score_mode::cumulative;
+    std::apply(
+        [&](const auto&... m) {
+          auto take = [&](const auto& member) {
+            if constexpr (has_budget<std::remove_cvref_t<decltype(member)>>) {
+              mode = ranking_of(member);
+            }
+          };
+          (take(m), ...);
+        },
+        self().members());
+    return mode;
+  }
+  friend constexpr auto operator==(const hybrid_budget&, const hybrid_budget&) -> bool = default;
+
+private:
+  [[nodiscard]] constexpr auto self() const noexcept -> const Derived& {
+    return static_cast<const Derived&>(*this);
+  }
 };
 
 } // namespace detail
 
 namespace policies {
 
-template <policy... P>
+template <class... P>
   requires(sizeof...(P) >= 1)
-class hybrid {
+class hybrid : public detail::hybrid_budget<hybrid<P...>, (has_budget<P> || ...)> {
+  static_assert((detail::hybrid_member<P>::value && ...));
+  static_assert((0 + ... + static_cast<int>(has_budget<P>)) <= 1,
+                "kvsieve::hybrid: more than one member has a budget; a hybrid takes at most one "
+                "(two budgets have no single ranking and their union is not a budget: put the "
+                "combined budget in one member)");
+
 public:
   static constexpr std::string_view name = detail::joined_name<P...>::value;
 
@@ -62,25 +127,6 @@ public:
   [[nodiscard]] constexpr auto window(step_context ctx) const -> std::int32_t {
     return std::apply([&](const auto&... m) { return std::max({window_of(m, ctx)...}); },
                       members_);
-  }
-  [[nodiscard]] constexpr auto budget(step_context ctx) const -> std::int32_t
-    requires(uses_scores<P> || ...)
-  {
-    return std::apply([&](const auto&... m) { return (budget_of(m, ctx) + ...); }, members_);
-  }
-  /// The ranking of the first member with a budget.
-  [[nodiscard]] constexpr auto ranking() const -> score_mode {
-    score_mode mode = score_mode::cumulative;
-    bool found = false;
-    std::apply(
-        [&](const auto&... m) {
-          ((!found && uses_scores<std::remove_cvref_t<decltype(m)>>
-                ? (mode = ranking_of(m), found = true)
-                : false),
-           ...);
-        },
-        members_);
-    return mode;
   }
   [[nodiscard]] constexpr auto members() const noexcept -> const std::tuple<P...>& {
     return members_;
