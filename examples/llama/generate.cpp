@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <new>
 #include <span>
 #include <stdexcept>
@@ -51,9 +52,13 @@ using cache_type = kvsieve::cuda::adaptive_cache<Ladder, profiler_type, element_
 template <class Cache>
 using model_type = llama::gpu::model<Cache>;
 constexpr bool host_threads = false; // --threads: the products run on the GPU
+// No host threads: the products and the attention run on the GPU.
+inline auto make_pool(std::int32_t /*threads*/) -> std::unique_ptr<kvsieve::thread_pool> {
+  return std::make_unique<kvsieve::thread_pool>(1);
+}
 template <class Cache>
-auto make_model(const llama::config& cfg, const llama::model_weights& w, std::int32_t /*threads*/)
-    -> model_type<Cache> {
+auto make_model(const llama::config& cfg, const llama::model_weights& w,
+                kvsieve::thread_pool& /*pool*/) -> model_type<Cache> {
   return model_type<Cache>(cfg, w);
 }
 template <class Model>
@@ -61,8 +66,8 @@ auto threads_of(const Model& /*model*/) -> std::size_t {
   return 1;
 }
 template <class Ladder>
-auto make_cache(Ladder ladder, double threshold, const llama::config& cfg, std::int32_t sinks)
-    -> cache_type<Ladder> {
+auto make_cache(Ladder ladder, double threshold, const llama::config& cfg, std::int32_t sinks,
+                kvsieve::thread_pool& /*pool*/) -> cache_type<Ladder> {
   // The device pool holds a full cache of the whole context: eviction frees pages, never needs
   // them.
   const auto pages = static_cast<std::size_t>(cfg.n_layer) *
@@ -83,23 +88,29 @@ using cache_type =
     kvsieve::adaptive_cache<Ladder, profiler_type, kvsieve::paged_store<element_type>>;
 template <class Cache>
 using model_type = llama::model<Cache>;
-constexpr bool host_threads = true; // --threads: the model's matrix products
+constexpr bool host_threads = true; // --threads: the matrix products and the attention
+// One set of threads for the whole step: the model's products and the cache's attention (prefill
+// splits query heads, decode KV heads) take turns on it instead of two pools competing for cores.
+inline auto make_pool(std::int32_t threads) -> std::unique_ptr<kvsieve::thread_pool> {
+  return std::make_unique<kvsieve::thread_pool>(
+      threads > 0 ? static_cast<std::size_t>(threads) : llama::default_threads());
+}
 template <class Cache>
-auto make_model(const llama::config& cfg, const llama::model_weights& w, std::int32_t threads)
-    -> model_type<Cache> {
-  return model_type<Cache>(cfg, w, static_cast<std::size_t>(threads)); // 0: the model's default
+auto make_model(const llama::config& cfg, const llama::model_weights& w,
+                kvsieve::thread_pool& pool) -> model_type<Cache> {
+  return model_type<Cache>(cfg, w, pool);
 }
 template <class Model>
 auto threads_of(const Model& model) -> std::size_t {
   return model.threads();
 }
 template <class Ladder>
-auto make_cache(Ladder ladder, double threshold, const llama::config& cfg, std::int32_t sinks)
-    -> cache_type<Ladder> {
+auto make_cache(Ladder ladder, double threshold, const llama::config& cfg, std::int32_t sinks,
+                kvsieve::thread_pool& pool) -> cache_type<Ladder> {
   return cache_type<Ladder>(std::move(ladder), profiler_type(threshold),
                             {.n_seq = 1, .n_layer = cfg.n_layer, .n_head_kv = cfg.n_head_kv,
                              .head_dim = cfg.head_dim, .page_size = page_size},
-                            {.n_head_q = cfg.n_head, .n_sinks = sinks});
+                            {.n_head_q = cfg.n_head, .n_sinks = sinks, .threads = &pool});
 }
 #endif
 // --------------------------------------------------------------------------------------------
@@ -122,8 +133,9 @@ constexpr const char* usage = R"(usage: kvsieve-generate[-cuda] [options]
   --temperature X        0 = greedy (default 0.6)
   --top-p P              nucleus mass in (0, 1] (default 0.9)
   --seed S               sampling seed in [0, 2^64) (default 42)
-  --threads N            CPU threads for the matrix products, in [1, 256] (default:
-                         $KVSIEVE_THREADS if set, else the hardware threads)
+  --threads N            CPU threads for the matrix products and the attention, in
+                         [1, 256] (default: $KVSIEVE_THREADS if set, else the hardware
+                         threads)
   --json                 print one JSON object instead of text and summary
   --help                 this text
 A value may also follow '=' (--seed=7). Text is printed as UTF-8: bytes that are not valid
@@ -255,8 +267,9 @@ auto run(const options& o, Ladder ladder, const llama::config& cfg,
          const llama::model_weights& weights, const llama::tokenizer& tok) -> int {
   using clock = std::chrono::steady_clock;
   const auto run_start = clock::now();
-  auto cache = make_cache(std::move(ladder), o.threshold, cfg, o.sinks);
-  auto model = make_model<decltype(cache)>(cfg, weights, o.threads);
+  const auto pool = make_pool(o.threads); // outlives the cache and the model
+  auto cache = make_cache(std::move(ladder), o.threshold, cfg, o.sinks, *pool);
+  auto model = make_model<decltype(cache)>(cfg, weights, *pool);
   const auto classifier = tok.classifier();
   const auto ids = tok.encode(o.prompt, true);
   const auto context = static_cast<std::size_t>(cfg.max_position_embeddings);
