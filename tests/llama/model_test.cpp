@@ -64,35 +64,24 @@ auto max_logit_diff(const fs::path& model_dir, const llama::config& cfg,
 void check_golden(const fs::path& model_dir, const fs::path& golden_file) {
   const auto golden = read_json(golden_file);
   const auto cfg = llama::config::load(model_dir);
-  const auto weights = llama::model_weights::load(model_dir, cfg);
-  const auto ids = golden["prompt_ids"].get<std::vector<std::int32_t>>();
-  const std::vector<kvsieve::token_class> classes(ids.size(), kvsieve::token_class::none);
-  auto cache = make_cache<full_cache>(cfg, kvsieve::ladder<kvsieve::policies::full>());
-  llama::model<full_cache> model(cfg, weights);
-  const auto logits = model.prefill(cache, 0, ids, classes, /*all_logits=*/true);
-  const auto& expect = golden["logits"];
-  const auto vocab = static_cast<std::size_t>(cfg.vocab_size);
-  REQUIRE(logits.size() == ids.size() * vocab);
-  double max_diff = 0.0;
-  for (std::size_t t = 0; t < ids.size(); ++t) {
-    for (std::size_t i = 0; i < vocab; ++i) {
-      max_diff = std::max(max_diff, std::abs(static_cast<double>(logits[t * vocab + i]) -
-                                             expect[t][i].get<double>()));
-    }
-  }
+  const double max_diff = max_logit_diff(model_dir, cfg, golden);
   INFO("max |logit - transformers| = " << max_diff);
   CHECK(max_diff <= 1e-4);
 
+  const auto weights = llama::model_weights::load(model_dir, cfg);
+  const auto ids = golden["prompt_ids"].get<std::vector<std::int32_t>>();
+  const std::vector<kvsieve::token_class> classes(ids.size(), kvsieve::token_class::none);
+  llama::model<full_cache> model(cfg, weights);
   // Greedy continuation, token by token through the cache.
   const auto greedy = golden["greedy"].get<std::vector<std::int32_t>>();
   std::vector<std::int32_t> ours;
-  auto cache2 = make_cache<full_cache>(cfg, kvsieve::ladder<kvsieve::policies::full>());
-  auto last = model.prefill(cache2, 0, ids, classes);
+  auto cache = make_cache<full_cache>(cfg, kvsieve::ladder<kvsieve::policies::full>());
+  auto last = model.prefill(cache, 0, ids, classes);
   for (std::size_t s = 0; s < greedy.size(); ++s) {
     const auto next = static_cast<std::int32_t>(std::max_element(last.begin(), last.end()) -
                                                 last.begin());
     ours.push_back(next);
-    last = model.decode(cache2, 0, next, kvsieve::token_class::none);
+    last = model.decode(cache, 0, next, kvsieve::token_class::none);
   }
   CHECK(ours == greedy);
 }
