@@ -9,7 +9,6 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
-#include <iterator>
 #include <source_location>
 #include <span>
 #include <string>
@@ -86,8 +85,9 @@ public:
       index[r] = flat % extents_[r];
       flat /= extents_[r];
     }
+    const char* kind = std::isnan(*bad) ? "nan" : (*bad > 0 ? "inf" : "-inf");
     raise(errc::invalid_argument,
-          fmt::format("{} has a non-finite value ({}) at {}", what, *bad, index), where);
+          fmt::format("{} has a non-finite value ({}) at {}", what, kind, index), where);
   }
 
 private:
@@ -110,8 +110,10 @@ struct named_rows {
   std::size_t best = 0;
   std::size_t best_votes = 0;
   for (const auto& a : inputs) {
-    const auto votes = static_cast<std::size_t>(std::count_if(
-        inputs.begin(), inputs.end(), [&](const named_rows& b) { return b.rows == a.rows; }));
+    std::size_t votes = 0;
+    for (const auto& b : inputs) {
+      votes += b.rows == a.rows ? 1 : 0;
+    }
     if (votes > best_votes) {
       best = a.rows;
       best_votes = votes;
@@ -120,15 +122,18 @@ struct named_rows {
   if (best_votes == inputs.size()) [[likely]] {
     return best;
   }
+  // Plain loops and appends: a std::count_if + fmt::format_to(std::back_inserter) version brought
+  // `long double` into nvcc's device-code checks of the CUDA TUs that include the host cache
+  // (warning 20208, an error there).
   std::string wrong;    // "prefill q has 4 rows, prefill out has 4 rows"
   std::string agreeing; // "k, v, classes"
   for (const auto& a : inputs) {
-    if (a.rows == best) {
-      fmt::format_to(std::back_inserter(agreeing), "{}{}", agreeing.empty() ? "" : ", ", a.name);
-    } else {
-      fmt::format_to(std::back_inserter(wrong), "{}{} {} has {} rows", wrong.empty() ? "" : ", ",
-                     call, a.name, a.rows);
+    std::string& list = a.rows == best ? agreeing : wrong;
+    if (!list.empty()) {
+      list += ", ";
     }
+    list += a.rows == best ? std::string(a.name)
+                           : fmt::format("{} {} has {} rows", call, a.name, a.rows);
   }
   raise(errc::shape_mismatch,
         fmt::format("{}, but {} {} {}", wrong, agreeing, best_votes == 1 ? "has" : "have", best),
