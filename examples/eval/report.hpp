@@ -199,7 +199,7 @@ public:
         spec.group, data_, spec.method, name, spec.threshold, pr.local_ratio, pr.frequent_ratio,
         spec.window, op.n_sinks,
         pr.window_base == kvsieve::length_base::current ? "current" : "prompt",
-        pr.ranking == kvsieve::score_mode::cumulative ? "cumulative" : "mean",
+        kvsieve::to_string(pr.ranking.mode),
         op.group == kvsieve::group_reduce::mean ? "mean" : "worst", op.recovery_rows,
         op.new_token == kvsieve::new_token_mode::attend_then_decide ? "attend" : "drop",
         op.generated == kvsieve::generated_class_mode::classify ? "classify" : "frozen", mem,

@@ -12,8 +12,11 @@
 #include <kvsieve/core/token_class.hpp>
 #include <kvsieve/policy/concepts.hpp>
 #include <kvsieve/policy/fastgen.hpp>
+#include <kvsieve/policy/peers.hpp>
+#include <kvsieve/policy/ranking.hpp>
 #include <kvsieve/policy/select.hpp>
 #include <kvsieve/profile/attention_stats.hpp>
+#include <kvsieve/profile/budget_profilers.hpp>
 #include <kvsieve/profile/candidates.hpp>
 #include <kvsieve/profile/recovery_profiler.hpp>
 #include <kvsieve/store/paged_store.hpp>

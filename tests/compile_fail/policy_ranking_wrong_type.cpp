@@ -1,4 +1,4 @@
-// Must not compile: a `ranking` returning something other than score_mode names `ranking`.
+// Must not compile: a `ranking` returning something that is not a score_ranking names `ranking`.
 #include <kvsieve/kvsieve.hpp>
 struct int_ranking {
   static constexpr std::string_view name = "int_ranking";

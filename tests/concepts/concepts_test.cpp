@@ -2,6 +2,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Compile-time contracts: every built-in models its concept, an archetype with only the required
 // members does too, and a near-miss per requirement does not.
+#include <span>
+#include <type_traits>
+
 #include <common/catch.hpp>
 
 #include <kvsieve/kvsieve.hpp>
@@ -49,8 +52,36 @@ struct not_copyable {
 struct hooks_archetype : policy_archetype {
   auto window(step_context) const -> std::int32_t { return 1; }
   auto budget(step_context) const -> std::int32_t { return 1; }
-  auto ranking() const -> score_mode { return score_mode::mean; }
+  auto ranking() const -> score_rule { return score_mode::mean; }
 };
+// A user's own ranking type (score_ranking): any copyable type with source, update and key.
+struct recency_weighted {
+  [[nodiscard]] constexpr auto source() const -> score_source { return {}; }
+  [[nodiscard]] constexpr auto update(float s, float p) const -> float { return 0.5F * s + p; }
+  [[nodiscard]] constexpr auto key(double s, std::int32_t pos, std::int32_t t) const -> double {
+    return s * (1.0 + 1.0 / static_cast<double>(t - pos));
+  }
+};
+struct ranking_no_key {
+  [[nodiscard]] constexpr auto source() const -> score_source { return {}; }
+  [[nodiscard]] constexpr auto update(float s, float p) const -> float { return s + p; }
+};
+struct custom_ranked : policy_archetype {
+  auto budget(step_context) const -> std::int32_t { return 1; }
+  auto ranking() const -> recency_weighted { return {}; }
+};
+struct ranking_returns_mode : policy_archetype {
+  auto budget(step_context) const -> std::int32_t { return 1; }
+  auto ranking() const -> score_mode { return score_mode::mean; } // not a score_ranking
+};
+static_assert(score_ranking<score_rule> && score_ranking<recency_weighted>);
+static_assert(!score_ranking<ranking_no_key> && !score_ranking<score_mode>);
+static_assert(policy<custom_ranked> && !policy<ranking_returns_mode>);
+static_assert(std::is_same_v<decltype(ranking_of(custom_ranked{})), recency_weighted>);
+static_assert(policy<policies::h2o> && policy<policies::tova> && policy<policies::snapkv> &&
+              policy<policies::streaming_llm>);
+static_assert(!has_window<policies::tova> && has_budget<policies::tova> &&
+              has_window<policies::h2o> && !has_window<policies::snapkv>);
 struct window_no_arg : policy_archetype {
   auto window() const -> std::int32_t { return 1; }
 };
@@ -132,6 +163,26 @@ struct profiler_wrong_input {
   friend auto operator==(const profiler_wrong_input&, const profiler_wrong_input&) -> bool = default;
 };
 static_assert(profiler<profiler_archetype>);
+// The per-head form may return a head_choice (a budget for this head); the layer-wide form sees
+// every KV head of a layer at once.
+struct choice_profiler {
+  auto operator()(const candidate_scores&) const -> head_choice { return {0, 4}; }
+  friend auto operator==(const choice_profiler&, const choice_profiler&) -> bool = default;
+};
+struct layer_archetype {
+  void choose_layer(std::span<const candidate_scores>, std::span<head_choice>) const {}
+  friend auto operator==(const layer_archetype&, const layer_archetype&) -> bool = default;
+};
+struct layer_wrong_output {
+  void choose_layer(std::span<const candidate_scores>, std::span<std::size_t>) const {}
+  friend auto operator==(const layer_wrong_output&, const layer_wrong_output&) -> bool = default;
+};
+static_assert(profiler<choice_profiler> && head_profiler<choice_profiler>);
+static_assert(profiler<layer_archetype> && layer_profiler<layer_archetype> &&
+              !head_profiler<layer_archetype>);
+static_assert(!profiler<layer_wrong_output>);
+static_assert(profiler<pyramid_profiler> && head_profiler<pyramid_profiler>);
+static_assert(profiler<adakv_profiler> && layer_profiler<adakv_profiler>);
 static_assert(profiler<recovery_profiler>);
 static_assert(!profiler<profiler_not_comparable>);
 static_assert(!profiler<profiler_wrong_input>);

@@ -116,7 +116,7 @@ TEST_CASE("hybrids are unions in the normal form", "[policy][hybrid]") {
   // The one budgeted member's budget and ranking (two budgets: compile_fail/hybrid_two_budgets).
   const hybrid<local, frequent> mean_ranked(local(0.1), frequent(0.2, length_base::current, score_mode::mean));
   CHECK(mean_ranked.budget(ctx) == 20);
-  CHECK(mean_ranked.ranking() == score_mode::mean);
+  CHECK(mean_ranked.ranking() == score_rule(score_mode::mean));
   STATIC_REQUIRE(!has_budget<special_punct> && !has_ranking<special_punct>);
   const hybrid<special, hybrid<punctuation, sinks>> nested({}, hybrid<punctuation, sinks>({}, sinks(2)));
   STATIC_REQUIRE(decltype(nested)::name == "special+punctuation+sinks");

@@ -10,11 +10,39 @@
 #include <cstdint>
 #include <numeric>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include <kvsieve/kvsieve.hpp>
 
 namespace kvsieve::reference {
+
+/// The budget's rank key written out from policy/ranking.hpp's table (independently of
+/// score_rule::key): mean divides by the queries that saw the token; the others rank the score.
+template <class Rank>
+auto rule_key(const Rank& rank, double score, std::int32_t pos, std::int32_t t) -> double {
+  if constexpr (std::is_same_v<Rank, score_rule>) {
+    return rank.mode == score_mode::mean ? score / static_cast<double>(t - pos) : score;
+  } else {
+    return rank.key(score, pos, t);
+  }
+}
+/// The score after a step that gave the token probability p (double, unlike the cache's float).
+template <class Rank>
+auto rule_update(const Rank& rank, double score, double p) -> double {
+  if constexpr (std::is_same_v<Rank, score_rule>) {
+    switch (rank.mode) {
+    case score_mode::latest:
+      return p;
+    case score_mode::decayed:
+      return static_cast<double>(rank.decay) * score + p;
+    default:
+      return score + p;
+    }
+  } else {
+    return rank.update(static_cast<float>(score), static_cast<float>(p));
+  }
+}
 
 /// Random normal tensor data.
 inline auto random_vector(std::size_t n, std::mt19937& rng, float sigma = 1.0F)
@@ -94,10 +122,9 @@ auto naive_keep(const P& p, const std::vector<token_class>& classes,
       rest.push_back(j);
     }
   }
-  const score_mode mode = ranking_of(p);
+  const auto rank = ranking_of(p);
   auto key = [&](std::int32_t j) {
-    const double s = scores[static_cast<std::size_t>(j)];
-    return mode == score_mode::cumulative ? s : s / static_cast<double>(length - j);
+    return rule_key(rank, scores[static_cast<std::size_t>(j)], j, length);
   };
   std::sort(rest.begin(), rest.end(), [&](std::int32_t a, std::int32_t b) {
     return key(a) > key(b) || (key(a) == key(b) && a > b);
@@ -188,8 +215,9 @@ public:
                                                   : std::max(agg[j], pj);
       }
     }
+    const auto rank = ranking_of(p_);
     for (std::size_t j = 0; j < tokens_.size(); ++j) {
-      tokens_[j].score += agg[j];
+      tokens_[j].score = rule_update(rank, tokens_[j].score, agg[j]);
     }
     const std::int32_t new_begin = std::max(window_begin_, t - w);
     for (auto& tok : tokens_) {
@@ -207,10 +235,7 @@ public:
     }
     window_begin_ = new_begin;
     std::erase_if(tokens_, [](const token& x) { return x.reason == keep_reason::evicted; });
-    const score_mode mode = ranking_of(p_);
-    auto key = [&](const token& x) {
-      return mode == score_mode::cumulative ? x.score : x.score / static_cast<double>(t - x.pos);
-    };
+    auto key = [&](const token& x) { return rule_key(rank, x.score, x.pos, t); };
     for (;;) {
       const auto members = std::count_if(tokens_.begin(), tokens_.end(), [](const token& x) {
         return x.reason == keep_reason::budget;

@@ -113,6 +113,7 @@ public:
     }, where);
     const auto n = static_cast<std::int32_t>(length);
     const auto windows = ladder_windows(ladder_, n);
+    const auto sources = ladder_sources(ladder_);
     const std::int32_t first_row = opt_.recovery_rows > 0 ? n - opt_.recovery_rows : 0;
     // KV heads go in batches whose query heads run in parallel (enough of them to keep every
     // thread busy), then each KV head of the batch is profiled and compressed in turn.
@@ -121,7 +122,9 @@ public:
     const std::size_t workers = macs >= parallel_min_macs ? threads() : 1;
     const auto group = static_cast<std::size_t>(group_);
     const std::size_t batch = std::min(hkv, (2 * workers + group - 1) / group); // >= 1
-    if (workers == 1) {
+    if constexpr (layer_wide) { // the profiler sees every KV head of the layer at once
+      stats_.resize(hkv * group);
+    } else if (workers == 1) {
       stats_.resize(group); // serial: one KV head's statistics at a time
     } else {
       stats_.resize(batch * group);
@@ -136,7 +139,7 @@ public:
             const std::size_t qh = h0 * group + i;
             const std::size_t h = qh / group;
             auto& st = stats_[i];
-            st.reset(n, first_row, windows);
+            st.reset(n, first_row, windows, sources);
             causal_attention({q.data() + qh * d, hq * d}, {k.data() + h * d, hkv * d},
                              {v.data() + h * d, hkv * d}, out.data() + qh * d, hq * d, n,
                              g.head_dim, scale(), rows_[slot],
@@ -146,10 +149,16 @@ public:
           }
         });
         const auto t1 = clock::now();
-        for (std::size_t j = 0; j < heads; ++j) {
-          const head_id id{seq, layer, static_cast<std::int32_t>(h0 + j)};
-          profile_and_compress(id, classes, k, v,
-                               std::span<const head_stats>(stats_).subspan(j * group, group));
+        if constexpr (layer_wide) {
+          profile_layer(seq, layer, classes, k, v);
+        } else {
+          for (std::size_t j = 0; j < heads; ++j) {
+            const head_id id{seq, layer, static_cast<std::int32_t>(h0 + j)};
+            const auto stats = std::span<const head_stats>(stats_).subspan(j * group, group);
+            compress(id, classes, k, v,
+                     planner_.plan(ladder_, profiler_, stats, opt_.group, classes, opt_.n_sinks,
+                                   context(id, n)));
+          }
         }
         const auto t2 = clock::now();
         prefill_seconds_ += seconds(t1 - t0);
@@ -211,7 +220,7 @@ public:
       const head_id id{seq, layer, h};
       auto& hs = heads_[store_.index(id)];
       ladder_.visit(hs.choice, [&](const auto& pol) {
-        steps_[static_cast<std::size_t>(h)] = begin_step(pol, id, k, v, cls, ctx);
+        steps_[static_cast<std::size_t>(h)] = begin_step(pol, hs, id, k, v, cls, ctx);
       });
       macs += 2.0 * static_cast<double>(store_.size(id)) * static_cast<double>(d * group_);
     }
@@ -260,6 +269,10 @@ public:
   [[nodiscard]] auto choice(head_id h) const -> std::size_t {
     return heads_[store_.index(h)].choice;
   }
+  /// The head's budget as its profiler fixed it (-1: the chosen candidate's own budget(ctx)).
+  [[nodiscard]] auto fixed_budget(head_id h) const -> std::int32_t {
+    return heads_[store_.index(h)].budget;
+  }
   [[nodiscard]] auto store() const noexcept -> const Store& { return store_; }
   [[nodiscard]] auto ladder() const noexcept -> const Ladder& { return ladder_; }
   [[nodiscard]] auto options() const noexcept -> const cache_options& { return opt_; }
@@ -290,7 +303,8 @@ public:
           const std::int32_t kept = store_.size(id);
           r.heads.push_back({id, hs.choice, Ladder::name(hs.choice), kept, ls.length,
                              hs.recovered,
-                             std::vector<double>(hs.candidates.begin(), hs.candidates.end())});
+                             std::vector<double>(hs.candidates.begin(), hs.candidates.end()),
+                             hs.end_budget, hs.budget >= 0});
           ++r.policy_counts[hs.choice].second;
           r.bytes_full += (len + page_size - 1) / page_size * store_.page_bytes();
           r.kv_bytes_full += len * store_.kv_bytes_per_token();
@@ -307,6 +321,7 @@ public:
 
 private:
   using clock = std::chrono::steady_clock;
+  static constexpr bool layer_wide = layer_profiler<Profiler>;
 
   struct layer_entry {
     std::int32_t length = 0;
@@ -320,6 +335,8 @@ private:
     float recovered = 1.0F;
     std::array<float, Ladder::size> candidates{}; ///< recovered mass of every candidate
     std::int32_t window_begin = 0; ///< first position of the recent window
+    std::int32_t budget = -1;      ///< fixed by the profiler; -1: the candidate's budget(ctx)
+    std::int32_t end_budget = -1;  ///< the budget at the end of prefill (-1: none), for reports
     std::int32_t budget_count = 0; ///< resident tokens kept by the budget
     std::deque<std::int32_t> recent; ///< slots of positions [window_begin, length), in order
   };
@@ -336,7 +353,6 @@ private:
     bool rule = false;
     std::int32_t window = 0;
     std::int32_t budget = 0;
-    score_mode mode{};
     std::int32_t new_slot = -1; ///< -1: dropped before attention
   };
 
@@ -380,16 +396,46 @@ private:
     layers_[layer_index(seq, layer)] = layer_entry{};
   }
 
-  // FastGen Algorithm 1 for one KV head: measure (Eq. 1), choose (Eq. 2), compress.
-  void profile_and_compress(head_id id, std::span<const token_class> classes,
-                            tensor_view<const float, 3> k, tensor_view<const float, 3> v,
-                            std::span<const head_stats> stats) {
-    const auto& plan =
-        planner_.plan(ladder_, profiler_, stats, opt_.group, classes, opt_.n_sinks);
+  [[nodiscard]] auto context(head_id id, std::int32_t length) const -> head_context {
+    const auto& g = store_.geometry();
+    return {id.seq, id.layer, id.head, g.n_layer, g.n_head_kv, length};
+  }
+
+  // A layer-wide profiler: every KV head measured (stats_ holds the whole layer), one choice for
+  // the layer, then each head compressed.
+  void profile_layer(std::int32_t seq, std::int32_t layer, std::span<const token_class> classes,
+                     tensor_view<const float, 3> k, tensor_view<const float, 3> v) {
+    const auto hkv = static_cast<std::size_t>(store_.geometry().n_head_kv);
+    const auto group = static_cast<std::size_t>(group_);
+    const auto n = static_cast<std::int32_t>(classes.size());
+    layer_candidates_.resize(hkv);
+    layer_choices_.assign(hkv, head_choice{});
+    for (std::size_t h = 0; h < hkv; ++h) {
+      const head_id id{seq, layer, static_cast<std::int32_t>(h)};
+      planner_.measure(ladder_, std::span<const head_stats>(stats_).subspan(h * group, group),
+                       opt_.group, classes, opt_.n_sinks, context(id, n), layer_candidates_[h]);
+    }
+    profiler_.choose_layer(std::span<const candidate_scores>(layer_candidates_),
+                           std::span<head_choice>(layer_choices_));
+    for (std::size_t h = 0; h < hkv; ++h) {
+      const head_id id{seq, layer, static_cast<std::int32_t>(h)};
+      compress(id, classes, k, v,
+               planner_.finish(ladder_, layer_choices_[h],
+                               std::span<const head_stats>(stats_).subspan(h * group, group),
+                               opt_.group, classes, opt_.n_sinks,
+                               layer_candidates_[h].recovered));
+    }
+  }
+
+  // Writes the tokens a plan keeps (FastGen Algorithm 1's last step) and the head's state.
+  void compress(head_id id, std::span<const token_class> classes, tensor_view<const float, 3> k,
+                tensor_view<const float, 3> v, const head_plan& plan) {
     auto& hs = heads_[store_.index(id)];
     hs = head_entry{};
     hs.choice = static_cast<std::uint8_t>(plan.choice);
-    hs.recovered = static_cast<float>(plan.recovered[plan.choice]);
+    hs.recovered = static_cast<float>(plan.chosen_recovered);
+    hs.budget = plan.budget;
+    hs.end_budget = plan.end_budget;
     for (std::size_t i = 0; i < Ladder::size; ++i) {
       hs.candidates[i] = static_cast<float>(plan.recovered[i]);
     }
@@ -414,7 +460,7 @@ private:
   // FastGen Algorithm 2 for one KV head under policy `pol` (fastgen-spec §2), before attention:
   // the policy's rule, window and budget for this step, and the new token appended (or dropped).
   template <policy P>
-  auto begin_step(const P& pol, head_id id, tensor_view<const float, 2> k,
+  auto begin_step(const P& pol, const head_entry& hs, head_id id, tensor_view<const float, 2> k,
                   tensor_view<const float, 2> v, token_class cls, step_context ctx)
       -> head_step {
     const std::int32_t t = ctx.length;
@@ -422,8 +468,7 @@ private:
     head_step st;
     st.rule = pos < opt_.n_sinks || pol.keeps(token_info{pos, cls}, ctx);
     st.window = std::clamp(window_of(pol, ctx), 0, t);
-    st.budget = std::max(budget_of(pol, ctx), 0);
-    st.mode = ranking_of(pol);
+    st.budget = hs.budget >= 0 ? hs.budget : std::max(budget_of(pol, ctx), 0);
     const auto d = static_cast<std::size_t>(store_.geometry().head_dim);
     const auto h = static_cast<std::size_t>(id.head);
     const bool drop = opt_.new_token == new_token_mode::drop_before_attention && !st.rule &&
@@ -437,14 +482,14 @@ private:
 
   // ... and after attention: scores, the window's and the new token's fate, budget eviction.
   template <policy P>
-  void finish_step(const P& /*pol*/, head_entry& hs, head_id id, const head_step& st,
+  void finish_step(const P& pol, head_entry& hs, head_id id, const head_step& st,
                    std::span<const float> probs, step_context ctx) {
     const std::int32_t t = ctx.length;
     const std::int32_t pos = t - 1;
     const bool rule = st.rule;
     const std::int32_t w = st.window;
     const std::int32_t budget = st.budget;
-    const score_mode mode = st.mode;
+    const auto rank = ranking_of(pol);
     std::int32_t new_slot = st.new_slot;
 
     // Scores of every resident token, and the two weakest budget members, in one pass.
@@ -458,11 +503,10 @@ private:
       for (std::int32_t i = 0; i < page.count; ++i) {
         const auto slot = static_cast<std::int32_t>(static_cast<std::size_t>(p) * page_size +
                                                     static_cast<std::size_t>(i));
-        page.scores[i] += probs[static_cast<std::size_t>(slot)];
+        page.scores[i] = rank.update(page.scores[i], probs[static_cast<std::size_t>(slot)]);
         if (page.reasons[i] == keep_reason::budget) {
           ++old_budget;
-          note_weakest({rank_key(page.scores[i], page.positions[i], t, mode), page.positions[i],
-                        slot},
+          note_weakest({rank.key(page.scores[i], page.positions[i], t), page.positions[i], slot},
                        weakest, n_weakest);
         }
       }
@@ -494,7 +538,7 @@ private:
         store_.set_reason(id, slot, keep_reason::budget);
         ++hs.budget_count;
         const token_meta m = store_.meta(id, slot);
-        joiners_.push_back({rank_key(m.score, m.position, t, mode), m.position, slot});
+        joiners_.push_back({rank.key(m.score, m.position, t), m.position, slot});
       } else {
         evict(slot);
       }
@@ -531,20 +575,21 @@ private:
     // Candidates: the two weakest old members tracked above, the joiners of this step, and,
     // once both tracked ones are gone while older members remain, one scan over the head.
     while (hs.budget_count > budget) {
-      const ranked victim = take_weakest(id, t, mode, weakest, n_weakest, old_budget);
+      const ranked victim = take_weakest(id, t, rank, weakest, n_weakest, old_budget);
       evict(victim.slot);
       --hs.budget_count;
     }
   }
 
-  auto take_weakest(head_id id, std::int32_t t, score_mode mode, std::array<ranked, 2>& tracked,
+  template <class Rank>
+  auto take_weakest(head_id id, std::int32_t t, const Rank& rank, std::array<ranked, 2>& tracked,
                     std::int32_t& n_tracked, std::int32_t& old_left) -> ranked {
     auto weaker = [](const ranked& a, const ranked& b) {
       return outranks(b.key, b.position, a.key, a.position);
     };
     auto joiner = std::min_element(joiners_.begin(), joiners_.end(), weaker);
     if (n_tracked == 0 && old_left > 0) {
-      const ranked victim = scan_weakest(id, t, mode);
+      const ranked victim = scan_weakest(id, t, rank);
       const auto j = std::find_if(joiners_.begin(), joiners_.end(),
                                   [&](const ranked& c) { return c.slot == victim.slot; });
       if (j != joiners_.end()) {
@@ -584,7 +629,8 @@ private:
   }
 
   // Fallback when more members must leave than were tracked: one scan over the head.
-  auto scan_weakest(head_id id, std::int32_t t, score_mode mode) const -> ranked {
+  template <class Rank>
+  auto scan_weakest(head_id id, std::int32_t t, const Rank& rank) const -> ranked {
     ranked best{0.0, -1, -1};
     const auto page_size = static_cast<std::size_t>(store_.geometry().page_size);
     for (std::int32_t p = 0; p < store_.page_count(id); ++p) {
@@ -593,7 +639,7 @@ private:
         if (page.reasons[i] != keep_reason::budget) {
           continue;
         }
-        const double key = rank_key(page.scores[i], page.positions[i], t, mode);
+        const double key = rank.key(page.scores[i], page.positions[i], t);
         if (best.slot < 0 || outranks(best.key, best.position, key, page.positions[i])) {
           best = {key, page.positions[i],
                   static_cast<std::int32_t>(static_cast<std::size_t>(p) * page_size +
@@ -618,6 +664,8 @@ private:
   head_planner planner_;
   std::vector<std::vector<float>> rows_;  // [threads]: causal_attention's row
   std::vector<ranked> joiners_;
+  std::vector<candidate_scores> layer_candidates_; // [n_head_kv]: a layer-wide profiler's input
+  std::vector<head_choice> layer_choices_;         // [n_head_kv]: ... and its answer
   std::vector<decode_scratch> decode_scratch_; // [threads]
   double prefill_seconds_ = 0.0;
   double profile_seconds_ = 0.0;

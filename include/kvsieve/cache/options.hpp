@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <source_location>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -107,6 +108,17 @@ struct head_report {
   /// Recovered prompt attention of every ladder candidate, in ladder order (what the profiler
   /// compared; the stability study re-measures it on generated rows).
   std::vector<double> candidates;
+  /// The head's budget at the end of prefill in tokens (-1: the chosen candidate has none); with
+  /// a fixed budget from the profiler (Ada-KV, PyramidKV), that budget for the whole sequence.
+  std::int32_t budget = -1;
+  bool fixed_budget = false; ///< the profiler set `budget` for this head
+  /// "name" or "name[k=budget]" (with "!" for a budget the profiler fixed), for reports.
+  [[nodiscard]] auto label() const -> std::string {
+    if (budget < 0) {
+      return std::string(policy);
+    }
+    return fmt::format("{}[k={}{}]", policy, budget, fixed_budget ? "!" : "");
+  }
 };
 
 /// Memory and choices of every prefilled (sequence, layer).

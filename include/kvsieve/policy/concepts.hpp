@@ -9,7 +9,8 @@
 ///           step for generated ones), and never asked again. (FastGen special, punctuation.)
 ///   window  `window(ctx)`: the w most recent tokens stay. (FastGen local.)
 ///   budget  `budget(ctx)`: the k highest-scoring tokens among those that neither the rule nor the
-///           window keeps stay; the score is the accumulated attention. (FastGen frequent.)
+///           window keeps stay, ranked by the policy's `ranking()` hook (policy/ranking.hpp:
+///           accumulated attention by default; TOVA's latest step, SnapKV's observation window).
 /// The cache derives both the batch form (which prompt tokens to keep) and the incremental decode
 /// form (what leaves after one append) from these three parts, so a user policy is a few lines
 /// and the decode bookkeeping stays O(1) per head (docs/design.md, "normal form").
@@ -27,6 +28,7 @@
 
 #include <kvsieve/core/error.hpp>
 #include <kvsieve/core/token_class.hpp>
+#include <kvsieve/policy/ranking.hpp>
 
 namespace kvsieve {
 
@@ -49,12 +51,6 @@ enum class length_base {
   prompt,  ///< OPTION: fixed at ceil(r * L)
 };
 
-/// How the budget part ranks tokens (fastgen-spec §6, item 4).
-enum class score_mode {
-  cumulative, ///< DEFAULT: raw sum of attention probabilities received, prompt rows included
-  mean,       ///< OPTION: that sum divided by the number of queries that could see the token
-};
-
 /// A policy (see the file comment for the normal form).
 ///  1. `P::name`: a `static constexpr` name, convertible to std::string_view, for reports and the
 ///     per-head policy map (a non-static or non-constant `name` fails: ladder reads it at
@@ -69,7 +65,8 @@ enum class score_mode {
 /// Optional (`has_window`, `has_budget`, `has_ranking`):
 ///  - `std::int32_t p.window(step_context) const` (default 0): the recent-token window;
 ///  - `std::int32_t p.budget(step_context) const` (default 0): the score-ranked budget;
-///  - `score_mode p.ranking() const` (default cumulative): how the budget ranks tokens.
+///  - `R p.ranking() const`, R modelling `score_ranking` (default score_rule{}: cumulative): how
+///    the budget ranks tokens and where its prefill score comes from (policy/ranking.hpp).
 /// Not required: default constructibility, device execution. Not detectable: a misspelt hook
 /// name (`windw`) is just another member.
 namespace detail {
@@ -101,7 +98,7 @@ concept has_budget = requires(const P& p, step_context ctx) {
 };
 template <class P>
 concept has_ranking = requires(const P& p) {
-  { p.ranking() } -> std::same_as<score_mode>;
+  { p.ranking() } -> score_ranking;
 };
 
 namespace detail {
@@ -172,8 +169,9 @@ struct check_optional_hooks : std::true_type {
                 "kvsieve policy: member `budget` is not `std::int32_t budget(kvsieve::step_context) "
                 "const`; fix its signature (it would otherwise be ignored as 'no budget')");
   static_assert(well_formed_ranking<P>,
-                "kvsieve policy: member `ranking` is not `kvsieve::score_mode ranking() const`; "
-                "fix its signature (it would otherwise be ignored as 'cumulative')");
+                "kvsieve policy: member `ranking` is not `R ranking() const` returning a "
+                "kvsieve::score_ranking (e.g. kvsieve::score_rule); fix its signature (it would "
+                "otherwise be ignored as 'cumulative')");
 };
 
 /// `P::name` when P has a valid one, else "?" (keeps a failed check from cascading).
@@ -207,12 +205,23 @@ template <policy P>
   }
 }
 
+/// The ranking of `p`'s budget: its `ranking()`, or score_rule{} (cumulative) when it has none.
 template <policy P>
-[[nodiscard]] constexpr auto ranking_of(const P& p) -> score_mode {
+[[nodiscard]] constexpr auto ranking_of(const P& p) {
   if constexpr (has_ranking<P>) {
     return p.ranking();
   } else {
-    return score_mode::cumulative;
+    return score_rule{};
+  }
+}
+
+/// The prefill score source of `p`'s budget (plain for a policy without a budget).
+template <policy P>
+[[nodiscard]] constexpr auto source_of(const P& p) -> score_source {
+  if constexpr (has_budget<P>) {
+    return ranking_of(p).source();
+  } else {
+    return score_source{};
   }
 }
 
@@ -234,6 +243,15 @@ inline constexpr bool uses_scores = has_budget<P>;
 inline void check_ratio(double ratio, std::string_view what) {
   expects(ratio >= 0.0 && ratio <= 1.0, errc::invalid_argument,
           [&] { return fmt::format("{} must be in [0, 1], got {}", what, ratio); });
+}
+
+/// Throws errc::invalid_argument unless valid_rule(rule).
+inline void check_rule(const score_rule& rule, std::string_view what) {
+  expects(valid_rule(rule), errc::invalid_argument, [&] {
+    return fmt::format("{}: decay must be in (0, 1], the observation window >= 0 and the pooling "
+                       "kernel odd and >= 1 (got decay {}, window {}, kernel {})",
+                       what, rule.decay, rule.observe.last_rows, rule.observe.kernel);
+  });
 }
 
 /// The length a ratio applies to at `ctx` under `base`.

@@ -22,7 +22,7 @@ struct fastgen_params {
   double frequent_ratio = 0.3;                ///< r_f
   length_base window_base = length_base::current; ///< §6.2
   length_base budget_base = length_base::current; ///< §6.3
-  score_mode ranking = score_mode::cumulative;    ///< §6.4
+  score_rule ranking = score_mode::cumulative;    ///< §6.4 (any score_rule)
 };
 
 namespace policies {

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <tuple>
@@ -63,35 +64,31 @@ struct hybrid_member : check_optional_hooks<P> {
                 "kvsieve::hybrid: member (type in hybrid_member<P>) is not copyable");
 };
 
-/// The budget part of hybrid `Derived`: `budget` and `ranking` exist only when a member has a
-/// budget, so a hybrid without one has no member of either name (a constrained-away member
-/// would still be a member called `budget`, which the strict hook check rejects).
-template <class Derived, bool Budgeted>
+/// Index of the member with a budget, or sizeof...(P) when none has one.
+template <class... P>
+[[nodiscard]] consteval auto budget_index() -> std::size_t {
+  std::size_t i = 0;
+  std::size_t found = sizeof...(P);
+  ((found = has_budget<P> && found == sizeof...(P) ? i : found, ++i), ...);
+  return found;
+}
+
+/// The budget part of hybrid `Derived`: `budget` and `ranking` exist only when a member (index I
+/// of N) has a budget, so a hybrid without one has no member of either name (a constrained-away
+/// member would still be a member called `budget`, which the strict hook check rejects).
+template <class Derived, std::size_t I, std::size_t N>
 struct hybrid_budget {
   friend constexpr auto operator==(const hybrid_budget&, const hybrid_budget&) -> bool = default;
 };
-template <class Derived>
-struct hybrid_budget<Derived, true> {
+template <class Derived, std::size_t I, std::size_t N>
+  requires(I < N)
+struct hybrid_budget<Derived, I, N> {
   /// The budgeted member's budget.
   [[nodiscard]] constexpr auto budget(step_context ctx) const -> std::int32_t {
-    return std::apply([&](const auto&... m) { return (budget_of(m, ctx) + ...); },
-                      self().members());
+    return budget_of(std::get<I>(self().members()), ctx);
   }
   /// The budgeted member's ranking.
-  [[nodiscard]] constexpr auto ranking() const -> score_mode {
-    score_mode mode = score_mode::cumulative;
-    std::apply(
-        [&](const auto&... m) {
-          auto take = [&](const auto& member) {
-            if constexpr (has_budget<std::remove_cvref_t<decltype(member)>>) {
-              mode = ranking_of(member);
-            }
-          };
-          (take(m), ...);
-        },
-        self().members());
-    return mode;
-  }
+  [[nodiscard]] constexpr auto ranking() const { return ranking_of(std::get<I>(self().members())); }
   friend constexpr auto operator==(const hybrid_budget&, const hybrid_budget&) -> bool = default;
 
 private:
@@ -106,7 +103,8 @@ namespace policies {
 
 template <class... P>
   requires(sizeof...(P) >= 1)
-class hybrid : public detail::hybrid_budget<hybrid<P...>, (has_budget<P> || ...)> {
+class hybrid
+    : public detail::hybrid_budget<hybrid<P...>, detail::budget_index<P...>(), sizeof...(P)> {
   static_assert((detail::hybrid_member<P>::value && ...));
   static_assert((0 + ... + static_cast<int>(has_budget<P>)) <= 1,
                 "kvsieve::hybrid: more than one member has a budget; a hybrid takes at most one "

@@ -25,14 +25,6 @@ enum class keep_reason : std::uint8_t {
   budget = 3,  ///< among the budget's top-k by score
 };
 
-/// The key the budget ranks by: larger stays. `length` is t; a token at `position` has been seen by
-/// t - position queries (itself included).
-[[nodiscard]] constexpr auto rank_key(double score, std::int32_t position, std::int32_t length,
-                                      score_mode mode) noexcept -> double {
-  return mode == score_mode::cumulative ? score
-                                        : score / static_cast<double>(length - position);
-}
-
 /// True when token a outranks token b: higher key, and on a tie the newer (older leaves first).
 [[nodiscard]] constexpr auto outranks(double key_a, std::int32_t pos_a, double key_b,
                                       std::int32_t pos_b) noexcept -> bool {
@@ -40,14 +32,17 @@ enum class keep_reason : std::uint8_t {
 }
 
 /// Marks in `out[j]` why prompt token j stays under policy `p` with `n_sinks` attention sinks.
-/// `scores[j]` is token j's accumulated attention (only read when p has a budget).
-/// Returns the number of kept tokens. O(L) expected (nth_element for the budget).
+/// `scores[j]` is token j's prefill score under p's ranking source (only read when p has a
+/// budget). `budget` >= 0 replaces p's own budget (a profiler's per-head budget); -1 keeps it.
+/// Returns the number of kept tokens; `scratch` then holds every token the budget ranked (those
+/// no sink, rule or window keeps), kept ones first. O(L) expected (nth_element for the budget).
 /// Throws errc::shape_mismatch when the spans disagree in length, errc::invalid_argument when
 /// the prompt is empty.
 template <policy P, class Score>
 auto select_kept(const P& p, std::span<const token_class> classes, std::span<const Score> scores,
                  std::int32_t n_sinks, std::span<keep_reason> out,
-                 std::vector<std::int32_t>& scratch) -> std::int32_t {
+                 std::vector<std::int32_t>& scratch, std::int32_t budget_override = -1)
+    -> std::int32_t {
   const auto length = static_cast<std::int32_t>(classes.size());
   expects(length > 0, errc::invalid_argument, "empty prompt: nothing to select from");
   expects(out.size() == classes.size(), errc::shape_mismatch, [&] {
@@ -71,15 +66,15 @@ auto select_kept(const P& p, std::span<const token_class> classes, std::span<con
     out[static_cast<std::size_t>(j)] = r;
     kept += r != keep_reason::evicted ? 1 : 0;
   }
-  const std::int32_t budget =
-      std::min(std::max(budget_of(p, ctx), 0), static_cast<std::int32_t>(scratch.size()));
+  const std::int32_t own = budget_override >= 0 ? budget_override : budget_of(p, ctx);
+  const std::int32_t budget = std::min(std::max(own, 0), static_cast<std::int32_t>(scratch.size()));
   if (budget > 0) {
     expects(scores.size() == classes.size(), errc::shape_mismatch, [&] {
       return fmt::format("scores have {} entries for {} tokens", scores.size(), classes.size());
     });
-    const score_mode mode = ranking_of(p);
+    const auto rank = ranking_of(p);
     auto key = [&](std::int32_t j) {
-      return rank_key(static_cast<double>(scores[static_cast<std::size_t>(j)]), j, length, mode);
+      return rank.key(static_cast<double>(scores[static_cast<std::size_t>(j)]), j, length);
     };
     auto better = [&](std::int32_t a, std::int32_t b) { return outranks(key(a), a, key(b), b); };
     auto nth = scratch.begin() + budget;

@@ -10,23 +10,32 @@
 /// row windows already hold. For a static kept set X and a window w the recovered mass is
 ///   ( sum_j near_w[j] + sum_{j in X} (colsum[j] - near_w[j]) ) / rows,
 /// which counts every (i, j) once without materialising A (docs/design.md, "recovery").
+/// Budgets whose ranking reads another score_source (TOVA's last row, SnapKV's observation
+/// window, a decayed sum) get that sum too, from the same rows:
+///   source_k[j] = sum over rows i of weight_k(i) A[i, j]  (policy/ranking.hpp)
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include <kvsieve/attention/detail/kernels.hpp>
 #include <kvsieve/core/error.hpp>
+#include <kvsieve/policy/ranking.hpp>
 #include <kvsieve/policy/select.hpp>
 
 namespace kvsieve {
 
 class head_stats {
 public:
-  /// Prepares for a prompt of `length` tokens whose recovery rows are [first_row, length) and
-  /// whose ladder uses the local windows `windows` (each > 0; duplicates are fine).
-  void reset(std::int32_t length, std::int32_t first_row, std::span<const std::int32_t> windows) {
+  /// Prepares for a prompt of `length` tokens whose recovery rows are [first_row, length), whose
+  /// ladder uses the local windows `windows` (each > 0; duplicates are fine) and the score
+  /// sources `sources` besides the plain one (see check_source).
+  void reset(std::int32_t length, std::int32_t first_row, std::span<const std::int32_t> windows,
+             std::span<const score_source> sources = {}) {
     length_ = length;
     first_row_ = std::clamp(first_row, 0, length);
     const auto n = static_cast<std::size_t>(length);
@@ -39,6 +48,30 @@ public:
     for (auto& v : near_) {
       v.assign(n, 0.0);
     }
+    sources_.clear();
+    for (const auto& src : sources) {
+      check_source(src);
+      if (!src.is_plain() &&
+          std::find(sources_.begin(), sources_.end(), src) == sources_.end()) {
+        sources_.push_back(src);
+      }
+    }
+    sourced_.resize(sources_.size());
+    for (auto& v : sourced_) {
+      v.assign(n, 0.0);
+    }
+  }
+
+  /// Throws errc::invalid_argument for a source no sum can be made of: a negative window, a
+  /// decay outside (0, 1], an even or non-positive pooling kernel.
+  static void check_source(const score_source& s) {
+    expects(s.last_rows >= 0 && s.decay > 0.0F && s.decay <= 1.0F && s.kernel >= 1 &&
+                s.kernel % 2 == 1,
+            errc::invalid_argument, [&] {
+              return fmt::format("score source: needs last_rows >= 0, decay in (0, 1] and an odd "
+                                 "kernel >= 1; got {}, {}, {}",
+                                 s.last_rows, s.decay, s.kernel);
+            });
   }
 
   /// Adds row i of A: p[j] = A[i, j] for j in [0, i]. Rows may come in any order. O(i + windows)
@@ -46,6 +79,21 @@ public:
   void accumulate_row(std::int32_t i, std::span<const float> p) {
     const auto n = static_cast<std::int32_t>(p.size());
     score_valid_ = false;
+    for (std::size_t k = 0; k < sources_.size(); ++k) {
+      const auto& src = sources_[k];
+      if (src.last_rows > 0 && i < length_ - src.last_rows) {
+        continue;
+      }
+      if (src.decay == 1.0F) {
+        detail::add_to_f64_kernel(sourced_[k].data(), p.data(), p.size());
+      } else {
+        const double w = std::pow(static_cast<double>(src.decay), length_ - 1 - i);
+        auto& dst = sourced_[k];
+        for (std::size_t j = 0; j < p.size(); ++j) {
+          dst[j] += w * static_cast<double>(p[j]);
+        }
+      }
+    }
     if (i < first_row_) {
       detail::add_to_f64_kernel(early_.data(), p.data(), p.size());
       return;
@@ -68,6 +116,8 @@ public:
               std::span<const float> score, std::span<const float> colsum,
               std::span<const float> near) {
     const auto n = score.size();
+    expects(sources_.empty(), errc::invalid_argument,
+            "head_stats::assign: only the plain score source can be assigned");
     expects(colsum.size() == n && near.size() == windows.size() * n, errc::shape_mismatch,
             "head_stats::assign: score, colsum and near disagree on the prompt length");
     reset(static_cast<std::int32_t>(n), first_row, windows);
@@ -97,6 +147,17 @@ public:
     }
     score_valid_ = true;
     return score_;
+  }
+  /// The sum under `src`: score() for the plain source, else one passed to reset().
+  /// Throws errc::invalid_argument for a source that was not.
+  [[nodiscard]] auto score(const score_source& src) const -> std::span<const double> {
+    if (src.is_plain()) {
+      return score();
+    }
+    const auto it = std::find(sources_.begin(), sources_.end(), src);
+    expects(it != sources_.end(), errc::invalid_argument,
+            "head_stats: score source not accumulated; pass it to reset()");
+    return sourced_[static_cast<std::size_t>(it - sources_.begin())];
   }
   [[nodiscard]] auto colsum() const noexcept -> std::span<const double> { return colsum_; }
   /// near_w for window w. Throws errc::invalid_argument when w was not requested at reset.
@@ -143,6 +204,8 @@ private:
   mutable bool score_valid_ = false;
   std::vector<std::int32_t> windows_;
   std::vector<std::vector<double>> near_;
+  std::vector<score_source> sources_;          // distinct, none plain
+  std::vector<std::vector<double>> sourced_;   // [sources][L]
 };
 
 } // namespace kvsieve

@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdint>
 #include <span>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -54,7 +55,7 @@ struct step_rule {
   bool rule = false;
   std::int32_t window = 0;
   std::int32_t budget = 0;
-  score_mode mode = score_mode::cumulative;
+  score_rule rank{};
 };
 
 template <class Ladder, class F, std::size_t... I>
@@ -73,7 +74,11 @@ __device__ auto evaluate(const Ladder& ladder, std::size_t choice, token_info to
         r.rule = tok.position < n_sinks || pol.keeps(tok, ctx);
         r.window = max(0, min(window_of(pol, ctx), ctx.length));
         r.budget = max(budget_of(pol, ctx), 0);
-        r.mode = ranking_of(pol);
+        static_assert(std::is_same_v<decltype(ranking_of(pol)), score_rule>,
+                      "kvsieve::cuda::adaptive_cache: a budget's ranking must be a "
+                      "kvsieve::score_rule; custom score_ranking types run on the host cache "
+                      "until the device cache is extended to them (the CUDA v2 issue)");
+        r.rank = ranking_of(pol);
       },
       std::make_index_sequence<Ladder::size>{});
   return r;
@@ -250,7 +255,7 @@ __global__ void __launch_bounds__(update_threads)
     if (!st.reduce_max) {
       prob /= static_cast<float>(group);
     }
-    *s.score(head, i) += prob;
+    *s.score(head, i) = r.rank.update(*s.score(head, i), prob);
     const keep_reason old = *s.reason(head, i);
     keep_reason now = old;
     bool demote = false;
@@ -293,7 +298,7 @@ __global__ void __launch_bounds__(update_threads)
         continue;
       }
       const std::int32_t at = *s.position(head, i);
-      const weakest c{rank_key(*s.score(head, i), at, t, r.mode), at, i};
+      const weakest c{r.rank.key(*s.score(head, i), at, t), at, i};
       if (weaker(c, mine)) {
         mine = c;
       }
@@ -410,6 +415,10 @@ __global__ void __launch_bounds__(update_threads)
 
 template <candidate_ladder Ladder, profiler Profiler, storage_element T = bfloat16>
 class adaptive_cache {
+  static_assert(head_profiler<Profiler> && !layer_profiler<Profiler>,
+                "kvsieve::cuda::adaptive_cache: layer-wide profilers (Ada-KV) run on the host cache "
+                "until the device cache is extended to them (the CUDA v2 issue)");
+
 public:
   using ladder_type = Ladder;
   using store_type = paged_store<T, cuda_space>;
@@ -462,6 +471,10 @@ public:
     const auto hq = static_cast<std::size_t>(opt_.n_head_q);
     const auto len = static_cast<std::size_t>(n);
     const auto windows = ladder_windows(ladder_, n);
+    expects(ladder_sources(ladder_).empty(), errc::invalid_argument,
+            "the CUDA cache sums every prompt row into the scores; a budget ranked from other "
+            "rows (TOVA's last row, SnapKV's observation window, a decayed sum) runs on the host "
+            "cache until the device prefill is extended to it (the CUDA v2 issue)");
     expects(windows.size() <= 8, errc::invalid_argument,
             "the CUDA prefill accumulates at most 8 distinct ladder windows");
     const std::int32_t first_row = opt_.recovery_rows > 0 ? std::max(0, n - opt_.recovery_rows) : 0;
@@ -505,7 +518,12 @@ public:
       }
       const auto& plan = planner_.plan(ladder_, profiler_,
                                        std::span<const head_stats>(group_stats_), opt_.group,
-                                       classes, opt_.n_sinks);
+                                       classes, opt_.n_sinks,
+                                       head_context{seq, layer, h, g.n_layer, g.n_head_kv, n});
+      expects(plan.budget < 0, errc::invalid_argument,
+              "the CUDA cache keeps each candidate's own budget; a per-head budget from the "
+              "profiler (PyramidKV) runs on the host cache until the device cache is extended "
+              "to it (the CUDA v2 issue)");
       auto& hs = heads_[first + static_cast<std::size_t>(h)];
       hs.choice = static_cast<std::uint8_t>(plan.choice);
       hs.recovered = plan.recovered;
