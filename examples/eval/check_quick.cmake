@@ -1,5 +1,6 @@
 # Runs `kvsieve-eval --quick` into OUT and checks the CSV files' headers and shapes:
-# results.csv: the documented header and 4 rows (full, FastGen at 2 T, 1 fixed policy);
+# results.csv: the documented header and 5 rows (full, FastGen at 2 T, 1 fixed policy, 1 peer:
+# TOVA at 48 tokens);
 # stability.csv: the documented header and 1 prompt x 6 layers x 2 KV heads x 3 measurements
 # (all prompt rows, its last 10 rows, the 10 generated rows) x 5 ladder candidates of the
 # bundled model.
@@ -13,8 +14,8 @@ endif()
 set(expected_header "group,data,method,config,threshold,local_ratio,frequent_ratio,window,sinks,window_base,score,gqa,recovery_rows,new_token,generated_classes,kv_mem_mean,kv_saved_mean,kv_saved_final,mean_kept_fraction,bpb,bpb_full,bpb_delta,bpb_delta_lo,bpb_delta_hi,scored_bytes,gen_agreement,gen_agreement_lo,gen_agreement_hi,gen_first_divergence,gen_tokens,retrieval_accuracy,retrieval_questions,retrieval_token_accuracy,profile_share,profile_seconds,wall_seconds,policy_counts")
 file(STRINGS ${OUT}/results.csv lines)
 list(LENGTH lines n)
-if(NOT n EQUAL 5)
-  message(FATAL_ERROR "results.csv has ${n} lines, expected a header and 4 rows")
+if(NOT n EQUAL 6)
+  message(FATAL_ERROR "results.csv has ${n} lines, expected a header and 5 rows")
 endif()
 list(GET lines 0 header)
 if(NOT header STREQUAL expected_header)
@@ -26,7 +27,7 @@ list(LENGTH columns n_columns)
 foreach(c data bpb bpb_delta bpb_delta_lo bpb_delta_hi method gen_agreement)
   list(FIND columns ${c} col_${c})
 endforeach()
-foreach(i RANGE 1 4)
+foreach(i RANGE 1 5)
   list(GET lines ${i} row)
   string(REPLACE ";" "|" row "${row}") # policy_counts separates its entries with ';'
   string(REPLACE "," ";" cells "${row}")
@@ -62,6 +63,13 @@ list(GET full_cells ${col_bpb_delta} delta)
 list(GET full_cells ${col_gen_agreement} agreement)
 if(NOT method STREQUAL "full" OR NOT delta STREQUAL "0.00000" OR NOT agreement STREQUAL "1.0000")
   message(FATAL_ERROR "the first row must be the full cache agreeing with itself: ${full_row}")
+endif()
+list(GET lines 5 peer_row)
+string(REPLACE ";" "|" peer_row "${peer_row}")
+string(REPLACE "," ";" peer_cells "${peer_row}")
+list(GET peer_cells ${col_method} method)
+if(NOT method STREQUAL "tova" OR NOT peer_row MATCHES "tova budget=48")
+  message(FATAL_ERROR "the last row must be the peer TOVA at 48 tokens: ${peer_row}")
 endif()
 foreach(f retrieval heads profile)
   file(STRINGS ${OUT}/${f}.csv rows)

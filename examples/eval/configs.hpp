@@ -5,12 +5,15 @@
 ///  main      FastGen (Eq. 2 ladder) for each T, and the full cache;
 ///  fixed     one policy on every head (local, frequent, local+frequent, sinks+recent) over a
 ///            sweep of ratios / windows, so that their memory brackets FastGen's;
+///  peers     the field's policies on every head at fixed token budgets (H2O, TOVA, SnapKV,
+///            PyramidKV, Ada-KV; policy/peers.hpp), to compare with FastGen at equal memory;
 ///  ablation  at T = 0.98: a member dropped from every candidate (Table 4), the order
 ///            special -> frequent -> local -> punct (Table 5), r_l / r_f, and the spec's §6
 ///            options (window base, score normalisation, sinks, new-token mode, frozen classes,
 ///            last-k recovery rows, GQA aggregation).
 
 #include <cstdint>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -34,16 +37,26 @@ enum class ladder_kind {
   no_local,
   no_frequent,
   order_sflp,
+  h2o,       ///< peers: policies::h2o, heavy = recent = budget / 2
+  tova,      ///< policies::tova(budget)
+  snapkv,    ///< policies::snapkv(budget, peer_window)
+  pyramidkv, ///< snapkv with pyramid_profiler(budget)
+  adakv,     ///< snapkv with adakv_profiler(budget)
 };
 
+/// The observation window of SnapKV, PyramidKV and Ada-KV here: a tenth of the 160-token prompts
+/// (the papers use 32-64 rows of prompts 10-100x longer).
+inline constexpr std::int32_t peer_window = 16;
+
 struct config_spec {
-  std::string group;  ///< main | fixed | ablation
+  std::string group;  ///< main | fixed | peers | ablation
   std::string method; ///< the curve: fastgen, full, local, frequent, local+frequent, streaming,
                       ///< or the ablation's name
   ladder_kind kind = ladder_kind::fastgen;
   double threshold = 1.0;
   kvsieve::fastgen_params params{}; ///< r_l, r_f, window/budget base, ranking
   std::int32_t window = 0;          ///< streaming: recent tokens
+  std::int32_t budget = 0;          ///< peers: budget in tokens (per head, mean per layer)
   kvsieve::cache_options options{};
   bool profile = false;             ///< run the profiling-cost lengths too
 
@@ -60,6 +73,9 @@ struct config_spec {
     }
     if (kind == ladder_kind::streaming) {
       s += fmt::format(" window={}", window);
+    }
+    if (group == "peers") {
+      s += fmt::format(" budget={}", budget);
     }
     return s;
   }
@@ -88,6 +104,19 @@ inline auto run_config(const config_spec& spec, const environment& env, const wo
     return evaluate(ladder<local_frequent>(local_frequent(loc, freq)), 1.0, o, env, w);
   case ladder_kind::streaming:
     return evaluate(ladder<streaming>(streaming(sinks(4), recent(spec.window))), 1.0, o, env, w);
+  case ladder_kind::h2o:
+    return evaluate(ladder<h2o>(h2o(spec.budget / 2, spec.budget - spec.budget / 2)), 1.0, o, env,
+                    w);
+  case ladder_kind::tova:
+    return evaluate(ladder<tova>(tova(spec.budget)), 1.0, o, env, w);
+  case ladder_kind::snapkv:
+    return evaluate(ladder<snapkv>(snapkv(spec.budget, peer_window)), 1.0, o, env, w);
+  case ladder_kind::pyramidkv:
+    return evaluate_with(ladder<snapkv>(snapkv(spec.budget, peer_window)),
+                         kvsieve::pyramid_profiler(spec.budget), o, env, w);
+  case ladder_kind::adakv:
+    return evaluate_with(ladder<snapkv>(snapkv(spec.budget, peer_window)),
+                         kvsieve::adakv_profiler(spec.budget), o, env, w);
   case ladder_kind::no_special: {
     using pf = hybrid<punctuation, frequent>;
     using pfl = hybrid<punctuation, frequent, local>;
@@ -125,10 +154,11 @@ inline auto run_config(const config_spec& spec, const environment& env, const wo
   return {};
 }
 
-/// The configuration list. quick: 2 T values, one fixed policy, no ablations.
-/// fixed_ratios / windows: the fixed-policy sweep (empty: the defaults below).
+/// The configuration list. quick: 2 T values, one fixed policy, one peer, no ablations.
+/// fixed_ratios / windows / budgets: the fixed-policy and peer sweeps (empty: the defaults).
 inline auto make_configs(bool quick, bool ablations, std::vector<double> fixed_ratios = {},
-                         std::vector<std::int32_t> windows = {}) -> std::vector<config_spec> {
+                         std::vector<std::int32_t> windows = {},
+                         std::vector<std::int32_t> budgets = {}) -> std::vector<config_spec> {
   std::vector<config_spec> c;
   c.push_back({.group = "main", .method = "full", .kind = ladder_kind::full, .profile = true});
   const std::vector<double> ts = quick ? std::vector<double>{0.90, 0.98}
@@ -154,6 +184,20 @@ inline auto make_configs(bool quick, bool ablations, std::vector<double> fixed_r
                  .params = {.frequent_ratio = r}});
     c.push_back({.group = "fixed", .method = "local+frequent", .kind = ladder_kind::local_frequent,
                  .params = {.local_ratio = r / 2, .frequent_ratio = r / 2}});
+  }
+  if (budgets.empty()) {
+    budgets = quick ? std::vector<std::int32_t>{48} : std::vector<std::int32_t>{24, 48, 80, 120};
+  }
+  for (const std::int32_t b : budgets) {
+    for (const auto& [method, kind] :
+         {std::pair{"tova", ladder_kind::tova}, std::pair{"h2o", ladder_kind::h2o},
+          std::pair{"snapkv", ladder_kind::snapkv}, std::pair{"pyramidkv", ladder_kind::pyramidkv},
+          std::pair{"adakv", ladder_kind::adakv}}) {
+      c.push_back({.group = "peers", .method = method, .kind = kind, .budget = b});
+      if (quick) {
+        break;
+      }
+    }
   }
   if (!quick) {
     for (const std::int32_t win : windows) {

@@ -38,7 +38,7 @@ constexpr const char* usage = R"(usage: kvsieve-eval [options]
   --out DIR                output folder for the CSV files (default eval-results)
   --quick                  a tiny slice: 2 snippets, 2 T values, 1 fixed policy, a 1-prompt
                            stability check (CTest)
-  --groups LIST            comma-separated subset of main,fixed,ablation,stability (default
+  --groups LIST            comma-separated subset of main,fixed,peers,ablation,stability (default
                            all; the full cache runs whenever a configuration group does: it is
                            the reference)
   --match TEXT             run only the configurations whose name contains TEXT (repeatable;
@@ -57,6 +57,8 @@ constexpr const char* usage = R"(usage: kvsieve-eval [options]
   --fixed-ratios LIST      fixed-policy sweep: local r_l, frequent r_f, local+frequent
                            r_l = r_f = r/2 (default 0.1,0.2,0.3,0.5,0.7,0.9)
   --windows LIST           sinks+recent sweep: recent tokens, 4 sinks (default 28,60,124,252,380)
+  --budgets LIST           peers sweep (H2O, TOVA, SnapKV, PyramidKV, Ada-KV): tokens per head
+                           (default 24,48,80,120)
   --stability-prompts N    prompts of the stability check (default 16; --prompt-tokens each)
   --stability-steps LIST   generated tokens after which it re-measures (default 10,20,30;
                            0, the prompt itself, is always measured)
@@ -70,7 +72,7 @@ struct options {
   std::string data_root = "/usr/lib/python3.11";
   std::string out = "eval-results";
   bool quick = false;
-  std::set<std::string> groups{"main", "fixed", "ablation", "stability"};
+  std::set<std::string> groups{"main", "fixed", "peers", "ablation", "stability"};
   std::vector<std::string> match;
   eval::data_split data = eval::data_split::held_out;
   std::int32_t snippets = 4;
@@ -84,6 +86,7 @@ struct options {
   std::vector<std::int32_t> profile_lengths{128, 256, 512, 990};
   std::vector<double> fixed_ratios;
   std::vector<std::int32_t> windows;
+  std::vector<std::int32_t> budgets;
   std::int32_t stability_prompts = 16;
   std::vector<std::int32_t> stability_steps{10, 20, 30};
   double stability_threshold = 0.98;
@@ -147,7 +150,8 @@ auto parse(int argc, char** argv) -> options {
     } else if (a == "--groups") {
       o.groups.clear();
       for (const auto& g : split(v)) {
-        if (g != "main" && g != "fixed" && g != "ablation" && g != "stability") {
+        if (g != "main" && g != "fixed" && g != "peers" && g != "ablation" &&
+            g != "stability") {
           usage_error("unknown group '" + g + "'");
         }
         o.groups.insert(g);
@@ -177,6 +181,8 @@ auto parse(int argc, char** argv) -> options {
       }
     } else if (a == "--windows") {
       o.windows = counts();
+    } else if (a == "--budgets") {
+      o.budgets = counts();
     } else if (a == "--seed") {
       o.seed = static_cast<std::uint64_t>(parse_count(a, v));
     } else {
@@ -363,7 +369,7 @@ auto main(int argc, char** argv) -> int {
 
     eval::result reference;
     for (const auto& spec : eval::make_configs(o.quick, o.groups.count("ablation") > 0,
-                                                   o.fixed_ratios, o.windows)) {
+                                                   o.fixed_ratios, o.windows, o.budgets)) {
       if (!selected(o, spec)) {
         continue;
       }

@@ -105,15 +105,15 @@ inline auto argmax(const std::vector<float>& logits) -> std::int32_t {
                                    logits.begin());
 }
 
-template <class Ladder>
-auto evaluate(Ladder ladder, double threshold, kvsieve::cache_options opt,
-              const environment& env, const workload& w) -> result {
+template <class Ladder, class Profiler>
+auto evaluate_with(Ladder ladder, Profiler profiler, kvsieve::cache_options opt,
+                   const environment& env, const workload& w) -> result {
   using store_type = kvsieve::paged_store<float, kvsieve::host_space>;
-  using cache_type = kvsieve::adaptive_cache<Ladder, kvsieve::recovery_profiler, store_type>;
+  using cache_type = kvsieve::adaptive_cache<Ladder, Profiler, store_type>;
   const auto start = clock_type::now();
   const auto& cfg = env.cfg;
   opt.n_head_q = cfg.n_head;
-  cache_type cache(std::move(ladder), kvsieve::recovery_profiler(threshold),
+  cache_type cache(std::move(ladder), std::move(profiler),
                    {.n_seq = 1, .n_layer = cfg.n_layer, .n_head_kv = cfg.n_head_kv,
                     .head_dim = cfg.head_dim, .page_size = 16},
                    opt);
@@ -226,6 +226,13 @@ auto evaluate(Ladder ladder, double threshold, kvsieve::cache_options opt,
   }
   r.wall_seconds = std::chrono::duration<double>(clock_type::now() - start).count();
   return r;
+}
+
+/// evaluate_with FastGen's profiler at threshold T.
+template <class Ladder>
+auto evaluate(Ladder ladder, double threshold, kvsieve::cache_options opt,
+              const environment& env, const workload& w) -> result {
+  return evaluate_with(std::move(ladder), kvsieve::recovery_profiler(threshold), opt, env, w);
 }
 
 } // namespace eval
