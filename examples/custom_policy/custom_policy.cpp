@@ -24,6 +24,23 @@ using every_8th_local = kvsieve::policies::hybrid<every_8th, kvsieve::policies::
 using my_ladder = kvsieve::ladder<every_8th, every_8th_local, kvsieve::policies::full>;
 // example-end every_8th
 
+// A TOVA-like policy (docs/policies.md, "Ranking"): the first token, plus a budget of a fifth of
+// the tokens seen ranked by the current step's attention alone.
+struct tova_fifth {
+  static constexpr std::string_view name = "tova_fifth";
+  [[nodiscard]] constexpr auto keeps(kvsieve::token_info tok, kvsieve::step_context) const
+      -> bool {
+    return tok.position == 0;
+  }
+  [[nodiscard]] constexpr auto budget(kvsieve::step_context ctx) const -> std::int32_t {
+    return ctx.length / 5;
+  }
+  [[nodiscard]] constexpr auto ranking() const -> kvsieve::score_rule {
+    return kvsieve::score_rule::latest();
+  }
+};
+static_assert(kvsieve::policy<tova_fifth>);
+
 auto main() -> int {
   constexpr int length = 256, n_head = 2, head_dim = 16, steps = 64;
   const kvsieve::store_geometry geometry{.n_seq = 1, .n_layer = 1, .n_head_kv = n_head,
@@ -73,5 +90,17 @@ auto main() -> int {
                 h.length, h.recovered);
   }
   std::printf("KV memory saved: %.1f%%\n", 100.0 * report.saved_fraction());
+
+  // The TOVA-like policy on the same prompt: it keeps the first token and t / 5 others.
+  kvsieve::adaptive_cache tova_cache(kvsieve::ladder<tova_fifth>(), kvsieve::recovery_profiler(1.0),
+                                     geometry);
+  tova_cache.prefill(0, 0, {q.data(), shape}, {k.data(), shape}, {v.data(), shape}, classes,
+                     {out.data(), shape});
+  for (const auto& h : tova_cache.report().heads) {
+    std::printf("tova_fifth head %d: %d of %d tokens kept\n", h.head.head, h.kept, h.length);
+    if (h.kept != 1 + length / 5) {
+      return 1;
+    }
+  }
   return 0;
 }

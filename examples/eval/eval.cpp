@@ -349,7 +349,7 @@ auto main(int argc, char** argv) -> int {
     const auto profile_lengths = w.profile_lengths;
     std::filesystem::create_directories(o.out);
     const bool configs = o.groups.count("main") + o.groups.count("fixed") +
-                             o.groups.count("ablation") > 0;
+                             o.groups.count("peers") + o.groups.count("ablation") > 0;
     if (o.groups.count("stability") > 0) {
       const auto t0 = std::chrono::steady_clock::now();
       auto steps = o.stability_steps;

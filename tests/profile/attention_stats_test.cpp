@@ -5,6 +5,7 @@
 #include <common/catch.hpp>
 #include <reference/brute_force.hpp>
 
+#include <cmath>
 #include <random>
 
 #include <kvsieve/kvsieve.hpp>
@@ -37,14 +38,15 @@ auto make_prompt(std::int32_t length, std::int32_t hq, std::int32_t hkv, std::in
 
 // Streams every query head of KV head h through causal_attention + head_stats.
 auto stream_stats(const prompt& p, std::int32_t h, std::int32_t first_row,
-                  const std::vector<std::int32_t>& windows) -> std::vector<head_stats> {
+                  const std::vector<std::int32_t>& windows,
+                  const std::vector<score_source>& sources = {}) -> std::vector<head_stats> {
   const std::int32_t group = p.hq / p.hkv;
   const auto d = static_cast<std::size_t>(p.d);
   std::vector<head_stats> out(static_cast<std::size_t>(group));
   std::vector<float> o(static_cast<std::size_t>(p.length) * d), scratch;
   for (std::int32_t g = 0; g < group; ++g) {
     auto& st = out[static_cast<std::size_t>(g)];
-    st.reset(p.length, first_row, windows);
+    st.reset(p.length, first_row, windows, sources);
     const auto qh = static_cast<std::size_t>(h * group + g);
     causal_attention({p.q.data() + qh * d, static_cast<std::size_t>(p.hq) * d},
                      {p.k.data() + static_cast<std::size_t>(h) * d, static_cast<std::size_t>(p.hkv) * d},
@@ -206,4 +208,77 @@ TEST_CASE("assign() of streamed sums reproduces the streamed statistics", "[prof
   CHECK(copy.near(11)[40] == Approx(s.near(11)[40]).epsilon(1e-6));
   CHECK_THROWS_AS(copy.assign(0, windows, score, colsum, std::span<const float>(near).first(10)),
                   kvsieve::error);
+}
+
+TEST_CASE("score sources (last rows, decay, pooling) equal brute force over the matrix",
+          "[tova][snapkv]") {
+  const auto p = make_prompt(37, 4, 2, 8, 99);
+  const std::vector<score_source> sources{
+      score_rule::latest().source(), score_rule::decayed(0.9F).source(),
+      score_rule::observed(6, 5, score_pool::max).source(),
+      score_rule::observed(6, 3, score_pool::avg).source(), {0, 1.0F, score_pool::avg, 3}};
+  const double scale = 1.0 / std::sqrt(8.0);
+  for (std::int32_t h = 0; h < p.hkv; ++h) {
+    const auto stats = stream_stats(p, h, 0, {}, sources);
+    std::vector<std::vector<double>> a; // the group's mean matrix
+    const auto n = static_cast<std::size_t>(p.length);
+    std::vector<double> mean(n * n, 0.0);
+    for (std::int32_t g = 0; g < 2; ++g) {
+      const auto m = reference::attention_matrix(p.q, p.k, p.length, p.hq, p.hkv, p.d, h * 2 + g,
+                                                 h, scale);
+      for (std::size_t i = 0; i < m.size(); ++i) {
+        mean[i] += m[i] / 2.0;
+      }
+    }
+    for (const auto& src : sources) {
+      std::vector<double> want(n, 0.0);
+      for (std::size_t i = 0; i < n; ++i) {
+        const bool in_rows = src.last_rows == 0 || i + static_cast<std::size_t>(src.last_rows) >= n;
+        const double w = std::pow(static_cast<double>(src.decay), static_cast<double>(n - 1 - i));
+        for (std::size_t j = 0; in_rows && j <= i; ++j) {
+          want[j] += w * mean[i * n + j];
+        }
+      }
+      // Pool over the keys before the observation window (or all), zero-padded, by hand.
+      const std::size_t end = src.last_rows > 0 ? n - static_cast<std::size_t>(src.last_rows) : n;
+      std::vector<double> pooled = want;
+      const auto half = static_cast<std::ptrdiff_t>(src.kernel / 2);
+      for (std::size_t j = 0; src.pool != score_pool::none && j < end; ++j) {
+        double acc = src.pool == score_pool::max ? -1.0 : 0.0;
+        for (std::ptrdiff_t m = static_cast<std::ptrdiff_t>(j) - half;
+             m <= static_cast<std::ptrdiff_t>(j) + half; ++m) {
+          if (m >= 0 && m < static_cast<std::ptrdiff_t>(end)) {
+            const double x = want[static_cast<std::size_t>(m)];
+            acc = src.pool == score_pool::max ? std::max(acc, x) : acc + x;
+          }
+        }
+        pooled[j] = src.pool == score_pool::max ? acc : acc / src.kernel;
+      }
+      std::vector<double> got, scratch;
+      combine_scores(stats, group_reduce::mean, src, got, scratch);
+      REQUIRE(got.size() == n);
+      for (std::size_t j = 0; j < n; ++j) {
+        INFO("source rows " << src.last_rows << " decay " << src.decay << " token " << j);
+        CHECK(rel(got[j], pooled[j]));
+      }
+    }
+  }
+  head_stats st;
+  CHECK_THROWS_AS(st.reset(4, 0, {}, std::vector<score_source>{{0, 1.0F, score_pool::max, 2}}),
+                  error);
+  CHECK_THROWS_AS(st.reset(4, 0, {}, std::vector<score_source>{{-1, 1.0F, score_pool::none, 1}}),
+                  error);
+  st.reset(4, 0, {});
+  CHECK_THROWS_AS(st.score(score_rule::latest().source()), error); // not accumulated
+}
+
+TEST_CASE("score_rule: update and key as the ranking table says", "[tova]") {
+  static_assert(score_rule(score_mode::cumulative).update(1.0F, 0.25F) == 1.25F);
+  static_assert(score_rule::latest().update(1.0F, 0.25F) == 0.25F);
+  static_assert(score_rule::decayed(0.5F).update(1.0F, 0.25F) == 0.75F);
+  static_assert(score_rule(score_mode::mean).key(3.0, 2, 5) == 1.0);
+  static_assert(score_rule::latest().source().last_rows == 1);
+  static_assert(score_rule::observed(8, 7, score_pool::avg).source().kernel == 7);
+  static_assert(score_rule{}.source().is_plain());
+  CHECK(to_string(score_mode::latest) == "latest");
 }
