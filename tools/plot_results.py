@@ -34,7 +34,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 CURVES = ["fastgen", "local", "frequent", "local+frequent", "streaming"]
+PEERS = ["fastgen", "h2o", "tova", "snapkv", "pyramidkv", "adakv"]
 STYLE = {
+    "h2o": dict(color="C1", marker="D"),
+    "tova": dict(color="C0", marker="s"),
+    "snapkv": dict(color="C2", marker="^"),
+    "pyramidkv": dict(color="C4", marker="v"),
+    "adakv": dict(color="C5", marker="P"),
     "fastgen": dict(color="C3", marker="o", lw=2.2),
     "local": dict(color="C0", marker="s"),
     "frequent": dict(color="C2", marker="^"),
@@ -75,11 +81,12 @@ def unique_configs(rows):
     return list(out.values())
 
 
-def curve_plot(rows, ycol, ylabel, title, path, ref_y=None, symlog=False):
+def curve_plot(rows, ycol, ylabel, title, path, ref_y=None, symlog=False, curves=CURVES):
     """One curve per method; error bars where the CSV has ycol_lo / ycol_hi."""
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for m in CURVES:
-        pts = sorted((float(r["kv_mem_mean"]), float(r[ycol]), r) for r in rows if r["method"] == m)
+    for m in curves:
+        pts = sorted(((float(r["kv_mem_mean"]), float(r[ycol]), r) for r in rows if r["method"] == m),
+                     key=lambda p: (p[0], p[1]))
         if not pts:
             continue
         ax.plot([p[0] for p in pts], [p[1] for p in pts], label=m, **STYLE[m])
@@ -397,6 +404,22 @@ def fixed_table(fixed, title):
               f"| {ci(r, 'gen_agreement', 100, '{:.0f}%')} | {float(r['gen_first_divergence']):.1f} |")
 
 
+def peers_table(rows, title):
+    """FastGen and the field's policies, sorted by memory, one table."""
+    peers = [r for r in rows if r["group"] == "peers" or r["method"] == "fastgen"]
+    if not any(r["group"] == "peers" for r in peers):
+        return
+    print(f"\n### {title}\n")
+    print("| config | KV kept (mean) | bits/byte | Δ vs full | 95% CI of Δ | greedy agreement "
+          "| 95% CI | first divergence |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in sorted(peers, key=lambda r: float(r["kv_mem_mean"])):
+        name = f"**{r['config']}**" if r["method"] == "fastgen" else r["config"]
+        print(f"| {name} | {pct(r['kv_mem_mean'])} | {float(r['bpb']):.4f} "
+              f"| {float(r['bpb_delta']):+.4f} | {ci(r, 'bpb_delta')} | {pct(r['gen_agreement'])} "
+              f"| {ci(r, 'gen_agreement', 100, '{:.0f}%')} | {float(r['gen_first_divergence']):.1f} |")
+
+
 def ablation_both(rows):
     """Tune split (what defaults are chosen on) next to held-out data (the check)."""
     by = {(r["data"], r["config"]): r for r in rows}
@@ -430,7 +453,7 @@ def ablation_both(rows):
         print("| " + " | ".join(cells) + " |")
 
 
-def tables(rows, retrieval, profile, samples):
+def tables(rows, retrieval, profile, samples, peers=()):
     held = [r for r in rows if r["data"] == "held-out" and r["group"] in ("main", "fixed")]
     if any(r["method"] == "fastgen" for r in held):
         main_table(held, "Main: FastGen T sweep (held-out)")
@@ -438,6 +461,8 @@ def tables(rows, retrieval, profile, samples):
         main_table(samples, "Main on the larger sample (held-out)")
         fixed_table([r for r in samples if r["group"] == "fixed"], "Fixed policies, larger sample")
     fixed_table([r for r in held if r["group"] == "fixed"], "Fixed policies")
+    peers_table([r for r in rows if r["data"] == "held-out" and r["group"] == "main"] + peers,
+                "FastGen and the field's policies (held-out)")
     ablation_table(rows, "held-out", "Ablations (T = 0.98), held-out data")
     ablation_table(rows, "tune", "Ablations (T = 0.98), tune split (training files)")
     ablation_both(rows)
@@ -470,6 +495,9 @@ def main():
     ap.add_argument("--samples", nargs="+", default=[],
                     help="a larger-sample run of the main and/or fixed groups (several folders "
                          "are merged): tabled, and drawn into *_large.png")
+    ap.add_argument("--peers", nargs="+", default=[],
+                    help="runs of the peers group (several folders are merged): drawn with "
+                         "FastGen's main rows into peers_*_vs_memory.png and tabled")
     a = ap.parse_args()
     rows = unique_configs(read_csv(a.dirs, "results.csv"))
     stab = read_csv(a.dirs, "stability.csv")
@@ -491,6 +519,16 @@ def main():
                      if all(r["data"] == "held-out" for r in read_csv([d], "results.csv"))]
         heads = read_csv(held_dirs, "heads.csv")
         head_plot(heads, os.path.join(a.out, "head_structure.png"))
+    peers = unique_configs(read_csv(a.peers, "results.csv")) if a.peers else []
+    if peers:
+        fastgen = [r for r in rows if r["method"] == "fastgen" and r["data"] == "held-out"]
+        curve_plot(fastgen + peers, "bpb_delta", "bits/byte increase over the full cache",
+                   "FastGen vs the field's policies (held-out code)",
+                   os.path.join(a.out, "peers_vs_memory.png"), ref_y=0.0, symlog=True,
+                   curves=PEERS)
+        curve_plot(fastgen + peers, "gen_agreement", "share of greedy tokens equal to full cache",
+                   "FastGen vs the field's policies: greedy agreement",
+                   os.path.join(a.out, "peers_agreement_vs_memory.png"), curves=PEERS)
     samples = unique_configs(read_csv(a.samples, "results.csv")) if a.samples else []
     if samples:
         n = samples[0]["scored_bytes"]
@@ -507,7 +545,7 @@ def main():
         profile = list(OrderedDict(((p["config"], p["generated_tokens"]), p)
                                    for p in reversed(read_csv(a.dirs, "profile.csv"))).values())[::-1]
         if rows:
-            tables(rows, retrieval, profile, samples)
+            tables(rows, retrieval, profile, samples, peers)
         if stab:
             stability_tables(stab)
 

@@ -186,7 +186,8 @@ inline auto make_configs(bool quick, bool ablations, std::vector<double> fixed_r
                  .params = {.local_ratio = r / 2, .frequent_ratio = r / 2}});
   }
   if (budgets.empty()) {
-    budgets = quick ? std::vector<std::int32_t>{48} : std::vector<std::int32_t>{24, 48, 80, 120};
+    budgets = quick ? std::vector<std::int32_t>{48}
+                    : std::vector<std::int32_t>{8, 24, 48, 80, 120, 160, 240};
   }
   for (const std::int32_t b : budgets) {
     for (const auto& [method, kind] :

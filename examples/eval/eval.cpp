@@ -58,7 +58,7 @@ constexpr const char* usage = R"(usage: kvsieve-eval [options]
                            r_l = r_f = r/2 (default 0.1,0.2,0.3,0.5,0.7,0.9)
   --windows LIST           sinks+recent sweep: recent tokens, 4 sinks (default 28,60,124,252,380)
   --budgets LIST           peers sweep (H2O, TOVA, SnapKV, PyramidKV, Ada-KV): tokens per head
-                           (default 24,48,80,120)
+                           (default 8,24,48,80,120,160,240)
   --stability-prompts N    prompts of the stability check (default 16; --prompt-tokens each)
   --stability-steps LIST   generated tokens after which it re-measures (default 10,20,30;
                            0, the prompt itself, is always measured)
