@@ -35,8 +35,14 @@ public:
   using std::runtime_error::runtime_error;
 };
 
-inline constexpr std::string_view policy_names[] = {"fastgen", "full",           "local",
-                                                    "frequent", "local+frequent", "streaming"};
+inline constexpr std::string_view policy_names[] = {
+    "fastgen",   "full", "local", "frequent", "local+frequent", "streaming",
+    "h2o",       "tova", "snapkv", "pyramidkv", "adakv"};
+
+/// The policies sized by --budget (the field's policies, policy/peers.hpp).
+[[nodiscard]] inline auto budgeted_policy(std::string_view p) -> bool {
+  return p == "h2o" || p == "tova" || p == "snapkv" || p == "pyramidkv" || p == "adakv";
+}
 
 /// The largest prompt file read: far past any model's context, small enough to hold.
 inline constexpr std::size_t max_prompt_bytes = std::size_t{16} << 20U;
@@ -54,6 +60,7 @@ struct options {
   double frequent_ratio = 0.3;
   std::int32_t sinks = 0;
   std::int32_t window = 256;
+  std::int32_t budget = 256; ///< tokens per head: h2o (half heavy, half recent), tova, snapkv...
   float temperature = 0.6F;
   float top_p = 0.9F;
   std::uint64_t seed = 42;
@@ -93,7 +100,7 @@ inline constexpr flag flags[] = {
     {"--model", true},     {"--prompt", true},         {"--prompt-file", true},
     {"--max-new-tokens", true}, {"--policy", true},    {"--threshold", true},
     {"--local-ratio", true}, {"--frequent-ratio", true}, {"--sinks", true},
-    {"--window", true},    {"--temperature", true},    {"--top-p", true},
+    {"--window", true},    {"--budget", true},    {"--temperature", true},    {"--top-p", true},
     {"--seed", true},      {"--threads", true},        {"--json", false},
     {"--help", false},     {"-h", false}};
 
@@ -301,6 +308,8 @@ inline constexpr flag flags[] = {
       o.sinks = count(0);
     } else if (name == "--window") {
       o.window = count(0);
+    } else if (name == "--budget") {
+      o.budget = count(0);
     } else if (name == "--temperature") {
       const double v = parse_real(name, value);
       if (v < 0.0 || v > static_cast<double>(std::numeric_limits<float>::max())) {
@@ -340,6 +349,7 @@ inline constexpr flag flags[] = {
   note("--frequent-ratio", p == "fastgen" || p == "frequent" || p == "local+frequent",
        "to --policy fastgen, frequent and local+frequent only");
   note("--window", p == "streaming", "to --policy streaming only");
+  note("--budget", budgeted_policy(p), "to --policy h2o, tova, snapkv, pyramidkv and adakv only");
   note("--top-p", o.temperature > 0.0F, "when sampling (--temperature > 0) only");
   note("--seed", o.temperature > 0.0F, "when sampling (--temperature > 0) only");
   return o;

@@ -47,8 +47,8 @@ constexpr std::int32_t page_size = 16;
 #if KVSIEVE_HAS_CUDA
 constexpr const char* program = "kvsieve-generate-cuda";
 using element_type = kvsieve::bfloat16; // KV storage element: half the bytes of float
-template <class Ladder>
-using cache_type = kvsieve::cuda::adaptive_cache<Ladder, profiler_type, element_type>;
+template <class Ladder, class Profiler = profiler_type>
+using cache_type = kvsieve::cuda::adaptive_cache<Ladder, Profiler, element_type>;
 template <class Cache>
 using model_type = llama::gpu::model<Cache>;
 constexpr bool host_threads = false; // --threads: the products run on the GPU
@@ -65,15 +65,15 @@ template <class Model>
 auto threads_of(const Model& /*model*/) -> std::size_t {
   return 1;
 }
-template <class Ladder>
-auto make_cache(Ladder ladder, double threshold, const llama::config& cfg, std::int32_t sinks,
-                kvsieve::thread_pool& /*pool*/) -> cache_type<Ladder> {
+template <class Ladder, class Profiler>
+auto make_cache(Ladder ladder, Profiler profiler, const llama::config& cfg, std::int32_t sinks,
+                kvsieve::thread_pool& /*pool*/) -> cache_type<Ladder, Profiler> {
   // The device pool holds a full cache of the whole context: eviction frees pages, never needs
   // them.
   const auto pages = static_cast<std::size_t>(cfg.n_layer) *
                      static_cast<std::size_t>(cfg.n_head_kv) *
                      static_cast<std::size_t>(cfg.max_position_embeddings / page_size + 1);
-  return cache_type<Ladder>(std::move(ladder), profiler_type(threshold),
+  return cache_type<Ladder, Profiler>(std::move(ladder), std::move(profiler),
                             {.n_seq = 1, .n_layer = cfg.n_layer, .n_head_kv = cfg.n_head_kv,
                              .head_dim = cfg.head_dim, .page_size = page_size,
                              .max_pages = pages},
@@ -83,9 +83,8 @@ auto make_cache(Ladder ladder, double threshold, const llama::config& cfg, std::
 #else
 constexpr const char* program = "kvsieve-generate";
 using element_type = float; // KV storage element
-template <class Ladder>
-using cache_type =
-    kvsieve::adaptive_cache<Ladder, profiler_type, kvsieve::paged_store<element_type>>;
+template <class Ladder, class Profiler = profiler_type>
+using cache_type = kvsieve::adaptive_cache<Ladder, Profiler, kvsieve::paged_store<element_type>>;
 template <class Cache>
 using model_type = llama::model<Cache>;
 constexpr bool host_threads = true; // --threads: the matrix products and the attention
@@ -104,10 +103,10 @@ template <class Model>
 auto threads_of(const Model& model) -> std::size_t {
   return model.threads();
 }
-template <class Ladder>
-auto make_cache(Ladder ladder, double threshold, const llama::config& cfg, std::int32_t sinks,
-                kvsieve::thread_pool& pool) -> cache_type<Ladder> {
-  return cache_type<Ladder>(std::move(ladder), profiler_type(threshold),
+template <class Ladder, class Profiler>
+auto make_cache(Ladder ladder, Profiler profiler, const llama::config& cfg, std::int32_t sinks,
+                kvsieve::thread_pool& pool) -> cache_type<Ladder, Profiler> {
+  return cache_type<Ladder, Profiler>(std::move(ladder), std::move(profiler),
                             {.n_seq = 1, .n_layer = cfg.n_layer, .n_head_kv = cfg.n_head_kv,
                              .head_dim = cfg.head_dim, .page_size = page_size},
                             {.n_head_q = cfg.n_head, .n_sinks = sinks, .threads = &pool});
@@ -123,13 +122,17 @@ constexpr const char* usage = R"(usage: kvsieve-generate[-cuda] [options]
   --prompt TEXT          prompt text (default: a piece of Python code)
   --prompt-file FILE     read the prompt from FILE (a file, or a pipe such as /dev/stdin)
   --max-new-tokens N     tokens to generate, 0 = run the prompt only (default 200)
-  --policy NAME          fastgen | full | local | frequent | local+frequent | streaming
+  --policy NAME          fastgen | full | local | frequent | local+frequent | streaming |
+                         h2o | tova | snapkv | pyramidkv | adakv (docs/policies.md)
                          (default fastgen)
   --threshold T          FastGen recovery threshold in (0, 1] (default 0.95)
   --local-ratio R        r_l in [0, 1] (default 0.3)
   --frequent-ratio R     r_f in [0, 1] (default 0.3)
   --sinks N              attention sinks kept by every candidate (default 0)
   --window N             StreamingLLM window for --policy streaming (default 256)
+  --budget N             tokens per KV head for h2o (half heavy hitters, half recent), tova,
+                         snapkv (32-row observation window kept besides), and the mean per
+                         layer for pyramidkv and adakv (default 256)
   --temperature X        0 = greedy (default 0.6)
   --top-p P              nucleus mass in (0, 1] (default 0.9)
   --seed S               sampling seed in [0, 2^64) (default 42)
@@ -213,7 +216,10 @@ auto letter(std::string_view name) -> char {
       {"local", 'W'},
       {"frequent", 'H'},
       {"local+frequent", 'B'},
-      {"sinks+recent", 'R'}};
+      {"sinks+recent", 'R'},
+      {"h2o", 'O'},
+      {"tova", 'T'},
+      {"snapkv", 'K'}};
   const auto it = letters.find(name);
   return it == letters.end() ? '?' : it->second;
 }
@@ -262,13 +268,14 @@ void check_logits(std::span<const float> logits, std::int32_t position, std::int
       bad.nan, bad.pos_inf, bad.neg_inf, logits.size(), bad.first));
 }
 
-template <class Ladder>
+template <class Ladder, class Profiler = profiler_type>
 auto run(const options& o, Ladder ladder, const llama::config& cfg,
-         const llama::model_weights& weights, const llama::tokenizer& tok) -> int {
+         const llama::model_weights& weights, const llama::tokenizer& tok,
+         Profiler profiler = profiler_type(1.0)) -> int {
   using clock = std::chrono::steady_clock;
   const auto run_start = clock::now();
   const auto pool = make_pool(o.threads); // outlives the cache and the model
-  auto cache = make_cache(std::move(ladder), o.threshold, cfg, o.sinks, *pool);
+  auto cache = make_cache(std::move(ladder), std::move(profiler), cfg, o.sinks, *pool);
   auto model = make_model<decltype(cache)>(cfg, weights, *pool);
   const auto classifier = tok.classifier();
   const auto ids = tok.encode(o.prompt, true);
@@ -514,7 +521,30 @@ auto main(int argc, char** argv) -> int {
     if (o.policy == "fastgen") {
       return run(o, kvsieve::make_fastgen_ladder({.local_ratio = o.local_ratio,
                                                   .frequent_ratio = o.frequent_ratio}),
-                 cfg, weights, tok);
+                 cfg, weights, tok, profiler_type(o.threshold));
+    }
+    if (o.policy == "h2o") {
+      return run(o, kvsieve::ladder<h2o>(h2o(o.budget / 2, o.budget - o.budget / 2)), cfg,
+                 weights, tok);
+    }
+    if (o.policy == "tova") {
+      return run(o, kvsieve::ladder<tova>(tova(o.budget)), cfg, weights, tok);
+    }
+    if (o.policy == "snapkv") {
+      return run(o, kvsieve::ladder<snapkv>(snapkv(o.budget)), cfg, weights, tok);
+    }
+    if (o.policy == "pyramidkv") {
+      return run(o, kvsieve::ladder<snapkv>(snapkv(o.budget)), cfg, weights, tok,
+                 kvsieve::pyramid_profiler(o.budget));
+    }
+    if (o.policy == "adakv") {
+#if KVSIEVE_HAS_CUDA
+      throw std::runtime_error("--policy adakv (a layer-wide profiler) runs in kvsieve-generate "
+                               "(the CPU build) until the CUDA cache supports it");
+#else
+      return run(o, kvsieve::ladder<snapkv>(snapkv(o.budget)), cfg, weights, tok,
+                 kvsieve::adakv_profiler(o.budget));
+#endif
     }
     if (o.policy == "full") {
       return run(o, kvsieve::ladder<full>(), cfg, weights, tok);
