@@ -73,8 +73,9 @@ struct page_view {
 ///  4. `s.append(head, key, value, meta) -> slot`: O(head_dim); slots stay dense [0, size), the
 ///     new token takes slot size; throws errc::out_of_memory and leaves the store unchanged when
 ///     it cannot grow;
-///  5. `s.erase(head, slot) -> moved_from`: the last token moves into `slot` (its old slot is
-///     returned, -1 if `slot` was last): callers holding slots relink exactly one of them;
+///  5. `s.erase(head, slot) -> moved_from`: O(head_dim), amortised; the last token moves into
+///     `slot` (its old slot is returned, -1 if `slot` was last): callers holding slots relink
+///     exactly one of them; memory the head no longer needs goes back at once;
 ///  6. `s.clear(head)`: forgets the head and returns its memory (release, rollback);
 ///  7. accounting, for the cache's report: `bytes_resident()` (memory the tokens hold now,
 ///     metadata and the store's granularity included, O(1)), `page_bytes()` (bytes of one unit
@@ -100,8 +101,9 @@ concept kv_store = requires(S& s, const S& cs, head_id h, std::span<const float>
 ///  1. `page_count(head)`; `page(head, p)` (mutable: the cache adds scores in place; const: the
 ///     attention reads K and V) for p in [0, page_count): the pages cover slots [0, size) in
 ///     order and page p starts at slot p * geometry().page_size, which is how the cache turns
-///     (page, row) back into a slot without a second lookup. A store may hold fewer, larger
-///     pages (one page per head is fine); no page is empty. O(1).
+///     (page, row) back into a slot without a second lookup: every page but the last holds
+///     exactly page_size tokens, the last the rest (so one page per head also qualifies); no
+///     page is empty. O(1).
 template <class S>
 concept host_pages = requires(S& s, const S& cs, head_id h, std::int32_t p) {
   { cs.page_count(h) } -> std::same_as<std::int32_t>;
