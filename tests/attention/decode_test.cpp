@@ -17,6 +17,7 @@
 #include <attention/simd_targets.hpp>
 
 #include <kvsieve/attention/decode.hpp>
+#include <kvsieve/store/paged_store.hpp>
 
 namespace {
 using namespace kvsieve;

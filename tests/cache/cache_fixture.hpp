@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include <common/catch.hpp>
@@ -48,6 +49,15 @@ inline auto make_problem(std::int32_t length, std::int32_t hq, std::int32_t hkv,
                                   : (x < 0.12 ? token_class::punctuation : token_class::none));
   }
   return p;
+}
+
+/// A cache over `Store` (any host_kv_store; class template argument deduction would pick
+/// paged_store<float>), so one test body runs over every store.
+template <class Store, class Ladder, class Profiler>
+auto make_cache(Ladder ladder, Profiler profiler, const store_geometry& g,
+                const cache_options& options = {}) -> adaptive_cache<Ladder, Profiler, Store> {
+  return adaptive_cache<Ladder, Profiler, Store>(std::move(ladder), std::move(profiler), g,
+                                                 options);
 }
 
 /// What the cache did, per step (index 0 = after prefill) and per KV head.

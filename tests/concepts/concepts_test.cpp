@@ -187,40 +187,120 @@ static_assert(profiler<recovery_profiler>);
 static_assert(!profiler<profiler_not_comparable>);
 static_assert(!profiler<profiler_wrong_input>);
 
-// ---- kv_store
+// ---- kv_store (every store) and host_kv_store (what adaptive_cache and attend_paged use)
+template <class T = float, class Space = host_space>
 struct store_archetype {
-  using value_type = float;
-  using memory_space = host_space;
+  using value_type = T;
+  using memory_space = Space;
   auto geometry() const -> const store_geometry& { return g; }
+  auto index(head_id) const -> std::size_t { return 0; }
   auto size(head_id) const -> std::int32_t { return 0; }
   auto append(head_id, std::span<const float>, std::span<const float>, token_meta) -> std::int32_t { return 0; }
   auto erase(head_id, std::int32_t) -> std::int32_t { return -1; }
+  void clear(head_id) {}
   auto bytes_resident() const -> std::size_t { return 0; }
+  auto page_bytes() const -> std::size_t { return 0; }
+  auto kv_bytes_per_token() const -> std::size_t { return 0; }
   store_geometry g;
 };
 struct store_no_erase {
   using value_type = float;
   using memory_space = host_space;
   auto geometry() const -> const store_geometry& { return g; }
+  auto index(head_id) const -> std::size_t { return 0; }
   auto size(head_id) const -> std::int32_t { return 0; }
   auto append(head_id, std::span<const float>, std::span<const float>, token_meta) -> std::int32_t { return 0; }
+  void clear(head_id) {}
   auto bytes_resident() const -> std::size_t { return 0; }
+  auto page_bytes() const -> std::size_t { return 0; }
+  auto kv_bytes_per_token() const -> std::size_t { return 0; }
   store_geometry g;
 };
-struct store_bad_space {
+struct store_no_clear {
   using value_type = float;
-  using memory_space = int;
+  using memory_space = host_space;
   auto geometry() const -> const store_geometry& { return g; }
+  auto index(head_id) const -> std::size_t { return 0; }
   auto size(head_id) const -> std::int32_t { return 0; }
   auto append(head_id, std::span<const float>, std::span<const float>, token_meta) -> std::int32_t { return 0; }
   auto erase(head_id, std::int32_t) -> std::int32_t { return -1; }
   auto bytes_resident() const -> std::size_t { return 0; }
+  auto page_bytes() const -> std::size_t { return 0; }
+  auto kv_bytes_per_token() const -> std::size_t { return 0; }
   store_geometry g;
 };
-static_assert(kv_store<store_archetype>);
-static_assert(kv_store<paged_store<float>> && kv_store<paged_store<bfloat16>>);
-static_assert(!kv_store<store_no_erase>);
-static_assert(!kv_store<store_bad_space>);
+struct store_no_index {
+  using value_type = float;
+  using memory_space = host_space;
+  auto geometry() const -> const store_geometry& { return g; }
+  auto size(head_id) const -> std::int32_t { return 0; }
+  auto append(head_id, std::span<const float>, std::span<const float>, token_meta) -> std::int32_t { return 0; }
+  auto erase(head_id, std::int32_t) -> std::int32_t { return -1; }
+  void clear(head_id) {}
+  auto bytes_resident() const -> std::size_t { return 0; }
+  auto page_bytes() const -> std::size_t { return 0; }
+  auto kv_bytes_per_token() const -> std::size_t { return 0; }
+  store_geometry g;
+};
+// The host pieces, to assemble host stores with exactly one piece missing or wrong.
+template <class T>
+struct page_access {
+  auto page_count(head_id) const -> std::int32_t { return 0; }
+  auto page(head_id, std::int32_t) -> page_view<T> { return {}; }
+  auto page(head_id, std::int32_t) const -> page_view<const T> { return {}; }
+};
+struct meta_access {
+  auto meta(head_id, std::int32_t) const -> token_meta { return {}; }
+  void set_reason(head_id, std::int32_t, keep_reason) {}
+};
+struct capacity_access {
+  auto pages_to_append(head_id) const -> std::size_t { return 0; }
+  auto can_allocate(std::size_t) const -> bool { return true; }
+};
+template <class T = float, class Space = host_space>
+struct host_store_archetype : store_archetype<T, Space>, page_access<T>, meta_access,
+                              capacity_access {};
+struct host_no_page_count : store_archetype<>, meta_access, capacity_access {
+  auto page(head_id, std::int32_t) -> page_view<float> { return {}; }
+  auto page(head_id, std::int32_t) const -> page_view<const float> { return {}; }
+};
+struct host_no_const_page : store_archetype<>, meta_access, capacity_access {
+  auto page_count(head_id) const -> std::int32_t { return 0; }
+  auto page(head_id, std::int32_t) -> page_view<float> { return {}; }
+};
+struct host_const_page_only : store_archetype<>, meta_access, capacity_access {
+  auto page_count(head_id) const -> std::int32_t { return 0; }
+  auto page(head_id, std::int32_t) const -> page_view<const float> { return {}; }
+};
+struct host_page_of_other_type : store_archetype<>, page_access<bfloat16>, meta_access,
+                                 capacity_access {};
+struct host_no_meta : store_archetype<>, page_access<float>, capacity_access {
+  void set_reason(head_id, std::int32_t, keep_reason) {}
+};
+struct host_no_set_reason : store_archetype<>, page_access<float>, capacity_access {
+  auto meta(head_id, std::int32_t) const -> token_meta { return {}; }
+};
+struct host_no_pages_to_append : store_archetype<>, page_access<float>, meta_access {
+  auto can_allocate(std::size_t) const -> bool { return true; }
+};
+struct host_no_can_allocate : store_archetype<>, page_access<float>, meta_access {
+  auto pages_to_append(head_id) const -> std::size_t { return 0; }
+};
+static_assert(kv_store<store_archetype<>> && !host_kv_store<store_archetype<>>);
+static_assert(kv_store<store_archetype<float, cuda_space>>); // a device store: base only
+static_assert(!kv_store<store_archetype<float, int>>);
+static_assert(!kv_store<store_no_erase> && !kv_store<store_no_clear> &&
+              !kv_store<store_no_index>);
+static_assert(host_kv_store<host_store_archetype<>> && host_kv_store<host_store_archetype<half>>);
+static_assert(kv_store<host_store_archetype<float, cuda_space>> &&
+              !host_kv_store<host_store_archetype<float, cuda_space>>); // pages not host-readable
+static_assert(kv_store<host_store_archetype<double>> &&
+              !host_kv_store<host_store_archetype<double>>); // no decode kernel for double
+static_assert(!host_kv_store<host_no_page_count> && !host_kv_store<host_no_const_page> &&
+              !host_kv_store<host_const_page_only> && !host_kv_store<host_page_of_other_type>);
+static_assert(!host_kv_store<host_no_meta> && !host_kv_store<host_no_set_reason>);
+static_assert(!host_kv_store<host_no_pages_to_append> && !host_kv_store<host_no_can_allocate>);
+static_assert(host_kv_store<paged_store<float>> && host_kv_store<paged_store<bfloat16>>);
 
 // ---- ladder and memory spaces
 static_assert(candidate_ladder<fastgen_ladder>);

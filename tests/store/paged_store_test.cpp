@@ -1,9 +1,12 @@
 // SPDX-FileCopyrightText: 2026 kvsieve contributors
 // SPDX-License-Identifier: Apache-2.0
 // paged_store: dense slots, swap-with-last erase, pages returned to the pool, exact bytes, typed
-// storage, and out-of-memory that leaves the store unchanged.
+// storage, out-of-memory that leaves the store unchanged, and the block-table view a kernel reads
+// (page_ids, page_address, layout).
 #include <common/catch.hpp>
 
+#include <algorithm>
+#include <cstring>
 #include <map>
 #include <random>
 #include <vector>
@@ -141,4 +144,121 @@ TEST_CASE("a capacity that is not a multiple of the chunk reserves exactly that 
   CHECK(s.bytes_reserved() == cap * s.page_bytes());
   CHECK_THROWS_AS(s.append({}, r, r, {}), kvsieve::error);
   CHECK(s.meta({}, static_cast<std::int32_t>(2 * cap - 1)).position == 0); // last page readable
+}
+
+namespace {
+// One field of one token read from raw page bytes through the layout alone.
+template <class U>
+auto read_field(const std::byte* page, const page_field& f, std::size_t row, std::size_t i = 0)
+    -> U {
+  U x{};
+  std::memcpy(&x, page + f.offset + row * f.stride + i * sizeof(U), sizeof(U));
+  return x;
+}
+} // namespace
+
+TEMPLATE_TEST_CASE("a head read through page_ids, page_address and layout alone is what was "
+                   "appended, after erases too",
+                   "[store][layout]", float, bfloat16, half) {
+  const store_geometry g{.n_seq = 1, .n_layer = 2, .n_head_kv = 3, .head_dim = 6, .page_size = 5};
+  paged_store<TestType> s(g);
+  const page_layout& l = s.layout();
+  // The layout itself: every field inside the page, in the documented order, none overlapping.
+  const std::size_t ps = 5;
+  const std::size_t row = 6 * sizeof(TestType);
+  CHECK(l.page_bytes == s.page_bytes());
+  CHECK(l.page_size == 5);
+  CHECK(l.head_dim == 6);
+  CHECK(l.element_bytes == sizeof(TestType));
+  CHECK(l.keys == page_field{0, row});
+  CHECK(l.values == page_field{ps * row, row});
+  CHECK(l.positions.offset >= l.values.offset + ps * row);
+  CHECK(l.positions.stride == 4);
+  CHECK(l.scores.offset >= l.positions.offset + ps * 4);
+  CHECK(l.scores.stride == 4);
+  CHECK(l.classes.offset >= l.scores.offset + ps * 4);
+  CHECK(l.reasons.offset >= l.classes.offset + ps);
+  CHECK(l.classes.stride == 1);
+  CHECK(l.reasons.stride == 1);
+  CHECK(l.reasons.offset + ps <= l.page_bytes);
+  CHECK(l.page_bytes % 64 == 0);
+
+  std::mt19937 rng(17);
+  struct token {
+    std::vector<float> k, v;
+    float score;
+    token_class cls;
+  };
+  std::map<std::size_t, std::map<std::int32_t, token>> model; // head -> position -> token
+  std::int32_t next = 0;
+  for (int it = 0; it < 1500; ++it) {
+    const int hi = std::uniform_int_distribution<int>(0, 5)(rng);
+    const head_id h{0, hi / 3, hi % 3};
+    auto& m = model[s.index(h)];
+    if (m.empty() || std::bernoulli_distribution(0.58)(rng)) {
+      token t{{}, {}, static_cast<float>(next % 13) * 0.25F,
+              next % 3 == 0 ? token_class::punctuation : token_class::none};
+      for (int c = 0; c < 6; ++c) {
+        t.k.push_back(static_cast<float>((next + c) % 50)); // exact in every element type
+        t.v.push_back(-static_cast<float>((next * 3 + c) % 40));
+      }
+      s.append(h, t.k, t.v, {next, t.score, t.cls, keep_reason::budget});
+      m[next++] = t;
+    } else {
+      const auto slot = std::uniform_int_distribution<std::int32_t>(0, s.size(h) - 1)(rng);
+      m.erase(s.meta(h, slot).position);
+      s.erase(h, slot);
+    }
+    if (it % 50 != 49) {
+      continue;
+    }
+    std::vector<std::int32_t> all_ids;
+    for (int x = 0; x < 6; ++x) {
+      const head_id hx{0, x / 3, x % 3};
+      const auto& mx = model[s.index(hx)];
+      const auto ids = s.page_ids(hx);
+      const auto n = static_cast<std::size_t>(s.size(hx));
+      REQUIRE(n == mx.size());
+      REQUIRE(ids.size() == (n + ps - 1) / ps);
+      all_ids.insert(all_ids.end(), ids.begin(), ids.end());
+      std::map<std::int32_t, int> seen;
+      for (std::size_t slot = 0; slot < n; ++slot) {
+        const std::byte* page = s.page_address(ids[slot / ps]);
+        const std::size_t r = slot % ps;
+        const auto pos = read_field<std::int32_t>(page, l.positions, r);
+        REQUIRE(mx.count(pos) == 1);
+        ++seen[pos];
+        const token& t = mx.at(pos);
+        for (std::size_t c = 0; c < 6; ++c) {
+          REQUIRE(load_float(read_field<TestType>(page, l.keys, r, c)) == t.k[c]);
+          REQUIRE(load_float(read_field<TestType>(page, l.values, r, c)) == t.v[c]);
+        }
+        REQUIRE(read_field<float>(page, l.scores, r) == t.score);
+        REQUIRE(read_field<token_class>(page, l.classes, r) == t.cls);
+        REQUIRE(read_field<keep_reason>(page, l.reasons, r) == keep_reason::budget);
+      }
+      REQUIRE(seen.size() == n); // every resident token exactly once
+    }
+    // No page belongs to two heads, and the ids are exactly the pages in use.
+    std::sort(all_ids.begin(), all_ids.end());
+    REQUIRE(std::adjacent_find(all_ids.begin(), all_ids.end()) == all_ids.end());
+    REQUIRE(all_ids.size() == s.pages_in_use());
+  }
+}
+
+TEST_CASE("page addresses span more than one 2 MiB chunk", "[store][layout]") {
+  // 64-byte pages: 32768 to a chunk; the 32769th page is in a second allocation.
+  paged_store<float> s({.head_dim = 2, .page_size = 2});
+  const std::vector<float> r{1.0F, 2.0F};
+  for (std::int32_t i = 0; i < 2 * 32770; ++i) {
+    s.append({}, r, std::vector<float>{static_cast<float>(i), 0.0F}, {i, 0.0F, {}, {}});
+  }
+  const auto ids = s.page_ids({});
+  REQUIRE(ids.size() == 32770);
+  const page_layout& l = s.layout();
+  for (std::size_t slot = 0; slot < 2 * ids.size(); slot += 997) {
+    const std::byte* page = s.page_address(ids[slot / 2]);
+    CHECK(read_field<float>(page, l.values, slot % 2) == static_cast<float>(slot));
+    CHECK(read_field<std::int32_t>(page, l.positions, slot % 2) == static_cast<std::int32_t>(slot));
+  }
 }

@@ -1,9 +1,9 @@
 // SPDX-FileCopyrightText: 2026 kvsieve contributors
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-/// Host decode attention over one paged head: the `group` query heads that share the KV head
-/// attend over all of its resident tokens, reading each key and value row once for the whole
-/// group. Also returns each token's probability combined over the group, from which the cache
+/// Host decode attention over one head of any host_kv_store: the `group` query heads that share
+/// the KV head attend over all of its resident tokens, reading each key and value row once for
+/// the whole group. Also returns each token's probability combined over the group, from which the cache
 /// accumulates the frequent policy's score without a second pass over K.
 
 #include <algorithm>
@@ -15,7 +15,7 @@
 #include <kvsieve/attention/detail/kernels.hpp>
 #include <kvsieve/core/group.hpp>
 #include <kvsieve/core/numeric.hpp>
-#include <kvsieve/store/paged_store.hpp>
+#include <kvsieve/store/concepts.hpp>
 
 namespace kvsieve {
 
@@ -30,10 +30,12 @@ struct decode_scratch {
 /// attention probability combined over the group (mean or max). A head with no tokens gives
 /// zeros. Complexity O(size * head_dim * group); K and V are each read once, by SIMD kernels
 /// chosen for the CPU at run time (attention/detail/kernels.hpp). Not thread-safe for one
-/// scratch; distinct heads with distinct scratch may run concurrently.
-template <storage_element T, memory_space Space>
-void attend_paged(const paged_store<T, Space>& store, head_id h, const float* q, float* out,
-                  std::int32_t group, float scale, group_reduce reduce, decode_scratch& scratch,
+/// scratch; distinct heads with distinct scratch may run concurrently. Pages are read in order,
+/// whatever their sizes: page boundaries only change where the online softmax rescales, so two
+/// stores that page a head the same way give bit-identical results.
+template <host_kv_store Store>
+void attend_paged(const Store& store, head_id h, const float* q, float* out, std::int32_t group,
+                  float scale, group_reduce reduce, decode_scratch& scratch,
                   std::span<float> prob) {
   const auto d = static_cast<std::size_t>(store.geometry().head_dim);
   const auto g = static_cast<std::size_t>(group);
@@ -50,18 +52,18 @@ void attend_paged(const paged_store<T, Space>& store, head_id h, const float* q,
   }
   scratch.probs.resize(g * n);
   scratch.state.resize((scratch.pages.size() + 2) * g);
-  detail::decode_kernel<T>({.pages = scratch.pages.data(),
-                            .n_pages = scratch.pages.size(),
-                            .n = n,
-                            .head_dim = d,
-                            .group = g,
-                            .q = q,
-                            .scale = scale,
-                            .reduce_max = reduce == group_reduce::worst,
-                            .probs = scratch.probs.data(),
-                            .state = scratch.state.data(),
-                            .out = out,
-                            .prob = prob.data()});
+  detail::decode_kernel<typename Store::value_type>({.pages = scratch.pages.data(),
+                                                    .n_pages = scratch.pages.size(),
+                                                    .n = n,
+                                                    .head_dim = d,
+                                                    .group = g,
+                                                    .q = q,
+                                                    .scale = scale,
+                                                    .reduce_max = reduce == group_reduce::worst,
+                                                    .probs = scratch.probs.data(),
+                                                    .state = scratch.state.data(),
+                                                    .out = out,
+                                                    .prob = prob.data()});
 }
 
 } // namespace kvsieve

@@ -41,9 +41,8 @@
 
 namespace kvsieve {
 
-template <candidate_ladder Ladder, profiler Profiler, kv_store Store = paged_store<float>>
-  requires std::constructible_from<Store, const store_geometry&> &&
-           Store::memory_space::host_accessible
+template <candidate_ladder Ladder, profiler Profiler, host_kv_store Store = paged_store<float>>
+  requires std::constructible_from<Store, const store_geometry&>
 class adaptive_cache {
 public:
   using ladder_type = Ladder;

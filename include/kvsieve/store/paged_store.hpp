@@ -1,13 +1,12 @@
 // SPDX-FileCopyrightText: 2026 kvsieve contributors
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-/// paged_store<T, Space>: the kv_store of kvsieve. Every (sequence, layer, KV head) owns a list of
-/// fixed-size pages from one pool; a head's tokens occupy the dense slots [0, size) of its pages.
-/// Erasing a token moves the head's last token into its slot, so a head never holds more than one
-/// partial page and an emptied page returns to the pool at once: bytes_resident() is what is
-/// really in use. One page holds, for page_size tokens:
-///   keys [page_size, head_dim] T | values [page_size, head_dim] T | positions [page_size] int32 |
-///   scores [page_size] float | classes [page_size] u8 | reasons [page_size] u8 | pad to 64 bytes.
+/// paged_store<T, Space>: the host_kv_store of kvsieve. Every (sequence, layer, KV head) owns a
+/// list of fixed-size pages from one pool; a head's tokens occupy the dense slots [0, size) of its
+/// pages. Erasing a token moves the head's last token into its slot, so a head never holds more
+/// than one partial page and an emptied page returns to the pool at once: bytes_resident() is
+/// what is really in use. A page's bytes are laid out as page_layout says (store/page_layout.hpp).
+/// Beyond the concept, for block-table kernels: page_ids(head), page_address(id), layout().
 
 #include <algorithm>
 #include <cstddef>
@@ -22,21 +21,10 @@
 #include <kvsieve/core/numeric.hpp>
 #include <kvsieve/core/space.hpp>
 #include <kvsieve/store/concepts.hpp>
+#include <kvsieve/store/page_layout.hpp>
 #include <kvsieve/store/page_pool.hpp>
 
 namespace kvsieve {
-
-/// The tokens of one page of one head, as arrays (host space only).
-template <class T>
-struct page_view {
-  T* keys;                  // [count, head_dim]
-  T* values;                // [count, head_dim]
-  std::int32_t* positions;  // [count]
-  float* scores;            // [count]
-  token_class* classes;     // [count]
-  keep_reason* reasons;     // [count]
-  std::int32_t count;
-};
 
 template <storage_element T, memory_space Space = host_space>
 class paged_store {
@@ -50,7 +38,8 @@ public:
 
   /// Throws errc::invalid_argument when a geometry count is not positive.
   explicit paged_store(const store_geometry& g)
-      : geometry_(checked(g)), pool_(page_bytes_for(g), g.max_pages),
+      : geometry_(checked(g)), layout_(page_layout_for(g, sizeof(T))),
+        pool_(layout_.page_bytes, g.max_pages),
         heads_(static_cast<std::size_t>(g.n_seq) * static_cast<std::size_t>(g.n_layer) *
                static_cast<std::size_t>(g.n_head_kv)) {}
 
@@ -80,6 +69,21 @@ public:
     const auto v = page_at(heads_[index(h)], p);
     return {v.keys, v.values, v.positions, v.scores, v.classes, v.reasons, v.count};
   }
+
+  /// Block table of head h: its page ids in slot order (slot s is on page_ids[s / page_size],
+  /// row s % page_size). The span is valid until the head's next append, erase or clear.
+  [[nodiscard]] auto page_ids(head_id h) const -> std::span<const std::int32_t> {
+    return heads_[index(h)].pages;
+  }
+  /// Host address of page `id` (an id from page_ids). Pages live in chunks of about 2 MiB
+  /// (page_pool), so there is no single base + id * page_bytes: a kernel is handed one address
+  /// per page. Precondition: id is in use.
+  [[nodiscard]] auto page_address(std::int32_t id) -> std::byte* { return pool_.data(id); }
+  [[nodiscard]] auto page_address(std::int32_t id) const -> const std::byte* {
+    return pool_.data(id);
+  }
+  /// Byte offsets and per-token strides of every field inside a page.
+  [[nodiscard]] auto layout() const noexcept -> const page_layout& { return layout_; }
 
   /// Metadata of one resident token. Throws errc::out_of_range for a slot outside [0, size).
   [[nodiscard]] auto meta(head_id h, std::int32_t slot) const -> token_meta {
@@ -179,11 +183,7 @@ public:
 
   /// Bytes of one page of geometry g (the device store shares the layout).
   [[nodiscard]] static auto page_bytes_for(const store_geometry& g) -> std::size_t {
-    const auto ps = static_cast<std::size_t>(g.page_size);
-    const std::size_t raw = ps * (2 * static_cast<std::size_t>(g.head_dim) * sizeof(T) +
-                                  sizeof(std::int32_t) + sizeof(float) + 2);
-    constexpr std::size_t align = 64;
-    return (raw + align - 1) / align * align;
+    return page_layout_for(g, sizeof(T)).page_bytes;
   }
 
 private:
@@ -214,18 +214,16 @@ private:
             [&] { return fmt::format("{} index {} outside [0, {})", what, i, n); });
   }
 
-  // Byte offsets inside a page: see the file comment.
   [[nodiscard]] auto page_at(const head_entry& e, std::int32_t p) const -> page_view<T> {
-    const auto ps = static_cast<std::size_t>(geometry_.page_size);
     std::byte* base = pool_.data(e.pages[static_cast<std::size_t>(p)]);
-    const std::size_t kv = ps * dim() * sizeof(T);
-    auto* positions = reinterpret_cast<std::int32_t*>(base + 2 * kv);
-    auto* scores = reinterpret_cast<float*>(base + 2 * kv + ps * sizeof(std::int32_t));
-    auto* classes = reinterpret_cast<token_class*>(base + 2 * kv + ps * 8);
-    auto* reasons = reinterpret_cast<keep_reason*>(base + 2 * kv + ps * 9);
     const std::int32_t count = std::min(geometry_.page_size, e.size - p * geometry_.page_size);
-    return {reinterpret_cast<T*>(base), reinterpret_cast<T*>(base + kv), positions, scores,
-            classes, reasons, count};
+    return {reinterpret_cast<T*>(base + layout_.keys.offset),
+            reinterpret_cast<T*>(base + layout_.values.offset),
+            reinterpret_cast<std::int32_t*>(base + layout_.positions.offset),
+            reinterpret_cast<float*>(base + layout_.scores.offset),
+            reinterpret_cast<token_class*>(base + layout_.classes.offset),
+            reinterpret_cast<keep_reason*>(base + layout_.reasons.offset),
+            count};
   }
 
   void copy_token(head_entry& e, std::int32_t from, std::int32_t to) const {
@@ -242,12 +240,13 @@ private:
   }
 
   store_geometry geometry_;
+  page_layout layout_;
   page_pool<Space> pool_;
   std::vector<head_entry> heads_;
 };
 
-static_assert(kv_store<paged_store<float>>);
-static_assert(kv_store<paged_store<bfloat16>>);
-static_assert(kv_store<paged_store<half>>);
+static_assert(host_kv_store<paged_store<float>>);
+static_assert(host_kv_store<paged_store<bfloat16>>);
+static_assert(host_kv_store<paged_store<half>>);
 
 } // namespace kvsieve

@@ -350,6 +350,12 @@ public:
   [[nodiscard]] auto n_heads() const noexcept -> std::size_t { return n_heads_; }
   [[nodiscard]] auto max_pages_per_head() const noexcept -> std::int32_t { return stride_; }
   [[nodiscard]] auto page_bytes() const noexcept -> std::size_t { return page_bytes_; }
+  /// The host store's page layout (store/page_layout.hpp). Unlike the host pool, the device pool
+  /// is one allocation: page id lives at view().pool + id * page_bytes, and view().table holds
+  /// each head's page ids (its block table, max_pages_per_head() entries per head).
+  [[nodiscard]] auto layout() const noexcept -> page_layout {
+    return page_layout_for(geometry_, sizeof(T));
+  }
   [[nodiscard]] auto kv_bytes_per_token() const noexcept -> std::size_t {
     return 2 * static_cast<std::size_t>(geometry_.head_dim) * sizeof(T);
   }
@@ -560,6 +566,9 @@ private:
   cuda::device_buffer<float> staging_;
 };
 
+// A kv_store but not a host_kv_store: its pages and metadata are in device memory, and its cache
+// (cache/cuda/adaptive_cache.cuh) reaches them through store_view in kernels.
 static_assert(kv_store<paged_store<float, cuda_space>>);
+static_assert(!host_kv_store<paged_store<float, cuda_space>>);
 
 } // namespace kvsieve
