@@ -11,7 +11,7 @@
 #   tests/fuzz/run.sh 14400    # four hours per target, locally
 # Environment: CXX_FUZZ (default clang++-16), KVSIEVE_FUZZ_BUILD (default build/fuzz),
 # KVSIEVE_FUZZ_WORK (a directory to keep the grown corpora in across runs; default a fresh
-# temporary directory, removed when nothing crashed), KVSIEVE_FUZZ_TARGETS (default all four),
+# temporary directory, removed when nothing crashed), KVSIEVE_FUZZ_TARGETS (default all five),
 # KVSIEVE_FUZZ_ARGS (extra libFuzzer flags, e.g. "-jobs=4 -workers=4"), JOBS (build jobs, 2).
 set -euo pipefail
 
@@ -23,7 +23,7 @@ fi
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${KVSIEVE_FUZZ_BUILD:-$root/build/fuzz}
 cxx=${CXX_FUZZ:-clang++-16}
-targets=${KVSIEVE_FUZZ_TARGETS:-safetensors index config tokenizer}
+targets=${KVSIEVE_FUZZ_TARGETS:-safetensors index config tokenizer profile}
 
 if ! command -v "$cxx" > /dev/null; then
   echo "$0: $cxx not found; install clang-16 and libclang-rt-16-dev, or set CXX_FUZZ" >&2

@@ -1,10 +1,13 @@
 // SPDX-FileCopyrightText: 2026 kvsieve contributors
 // SPDX-License-Identifier: Apache-2.0
-// A downstream program: builds a FastGen cache, prefills a BOS-attending head, checks the choice.
+// A downstream program: builds a FastGen cache, prefills a BOS-attending head, checks the choice
+// and that its head profile (nlohmann_json, found through kvsieve's package) round-trips.
 #include <cstdio>
+#include <sstream>
 #include <vector>
 
 #include <kvsieve/kvsieve.hpp>
+#include <kvsieve/profile/profile_file.hpp>
 
 auto main() -> int {
   constexpr std::size_t n = 32, d = 4;
@@ -22,5 +25,8 @@ auto main() -> int {
   const auto r = cache.report();
   std::printf("consumer: %s, saved %.0f%%\n", std::string(r.heads.front().policy).c_str(),
               100.0 * r.saved_fraction());
-  return r.heads.front().policy == "special" ? 0 : 1;
+  std::stringstream file;
+  kvsieve::save_profile(kvsieve::profile_of(cache, 0.95), file);
+  const auto profile = kvsieve::load_profile(file);
+  return r.heads.front().policy == "special" && profile.heads.front().policy == "special" ? 0 : 1;
 }
