@@ -53,6 +53,8 @@ inline constexpr std::int32_t max_threads = 256;
 struct options {
   std::string model_dir;
   std::string prompt;
+  std::string save_profile; ///< write the prompt's per-head choices here (profile/profile_file.hpp)
+  std::string profile;      ///< replay the choices of this file instead of profiling
   std::int32_t max_new_tokens = 200;
   std::string policy = "fastgen";
   double threshold = 0.95;
@@ -100,7 +102,7 @@ inline constexpr flag flags[] = {
     {"--model", true},     {"--prompt", true},         {"--prompt-file", true},
     {"--max-new-tokens", true}, {"--policy", true},    {"--threshold", true},
     {"--local-ratio", true}, {"--frequent-ratio", true}, {"--sinks", true},
-    {"--window", true},    {"--budget", true},    {"--temperature", true},    {"--top-p", true},
+    {"--window", true},    {"--budget", true},     {"--save-profile", true}, {"--profile", true},    {"--temperature", true},    {"--top-p", true},
     {"--seed", true},      {"--threads", true},        {"--json", false},
     {"--help", false},     {"-h", false}};
 
@@ -310,6 +312,11 @@ inline constexpr flag flags[] = {
       o.window = count(0);
     } else if (name == "--budget") {
       o.budget = count(0);
+    } else if (name == "--save-profile" || name == "--profile") {
+      if (value.empty()) {
+        throw usage_error(fmt::format("{} needs a file name", name));
+      }
+      (name == "--profile" ? o.profile : o.save_profile) = std::string(value);
     } else if (name == "--temperature") {
       const double v = parse_real(name, value);
       if (v < 0.0 || v > static_cast<double>(std::numeric_limits<float>::max())) {
@@ -343,7 +350,8 @@ inline constexpr flag flags[] = {
     }
   };
   const std::string_view p = o.policy;
-  note("--threshold", p == "fastgen", "to --policy fastgen only");
+  note("--threshold", p == "fastgen" && o.profile.empty(),
+       "to --policy fastgen without --profile only");
   note("--local-ratio", p == "fastgen" || p == "local" || p == "local+frequent",
        "to --policy fastgen, local and local+frequent only");
   note("--frequent-ratio", p == "fastgen" || p == "frequent" || p == "local+frequent",

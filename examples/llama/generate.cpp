@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <new>
@@ -34,6 +36,9 @@
 #include <llama/utf8.hpp>
 #include <llama/weights.hpp>
 
+#if !KVSIEVE_HAS_CUDA
+#include <kvsieve/profile/profile_file.hpp>
+#endif
 #if KVSIEVE_HAS_CUDA
 #include <kvsieve/cache/cuda/adaptive_cache.cuh>
 #include <llama/cuda_model.cuh>
@@ -130,6 +135,8 @@ constexpr const char* usage = R"(usage: kvsieve-generate[-cuda] [options]
   --frequent-ratio R     r_f in [0, 1] (default 0.3)
   --sinks N              attention sinks kept by every candidate (default 0)
   --window N             StreamingLLM window for --policy streaming (default 256)
+  --save-profile FILE    write each KV head's choice on the prompt as a head-profile file (JSON)
+  --profile FILE         replay such a file's choices instead of profiling (--policy fastgen)
   --budget N             tokens per KV head for h2o (half heavy hitters, half recent), tova,
                          snapkv (32-row observation window kept besides), and the mean per
                          layer for pyramidkv and adakv (default 256)
@@ -268,6 +275,12 @@ void check_logits(std::span<const float> logits, std::int32_t position, std::int
       bad.nan, bad.pos_inf, bad.neg_inf, logits.size(), bad.first));
 }
 
+/// The T the run's profiler used, NaN when it has none (a replayed file, a fixed policy).
+auto profiler_threshold(const options& o) -> double {
+  return o.policy == "fastgen" && o.profile.empty() ? o.threshold
+                                                    : std::numeric_limits<double>::quiet_NaN();
+}
+
 template <class Ladder, class Profiler = profiler_type>
 auto run(const options& o, Ladder ladder, const llama::config& cfg,
          const llama::model_weights& weights, const llama::tokenizer& tok,
@@ -292,6 +305,11 @@ auto run(const options& o, Ladder ladder, const llama::config& cfg,
   const auto t0 = clock::now();
   auto logits = model.prefill(cache, 0, ids, classes);
   check_logits(logits, n_prompt - 1, 0, ids.size());
+#if !KVSIEVE_HAS_CUDA
+  if (!o.save_profile.empty()) { // the prompt's choices, before decode changes the lengths
+    kvsieve::save_profile(kvsieve::profile_of(cache, profiler_threshold(o)), o.save_profile);
+  }
+#endif
   const auto t1 = clock::now();
   llama::sampler sample(o.temperature, o.top_p, o.seed);
   auto stream = tok.streamer(ids); // the prompt decides the first word's leading space
@@ -518,6 +536,25 @@ auto main(int argc, char** argv) -> int {
     const auto tok = llama::tokenizer::load(o.model_dir, cfg.vocab_size, cfg.bos_token_id,
                                             cfg.eos_token_ids);
     using namespace kvsieve::policies;
+#if KVSIEVE_HAS_CUDA
+    if (!o.profile.empty() || !o.save_profile.empty()) {
+      throw std::runtime_error("--profile and --save-profile run in kvsieve-generate (the CPU "
+                               "build); the CUDA program does not read or write profile files");
+    }
+#else
+    if (!o.profile.empty()) { // FastGen's ladder, each head's choice from the file
+      auto ladder = kvsieve::make_fastgen_ladder({.local_ratio = o.local_ratio,
+                                                  .frequent_ratio = o.frequent_ratio});
+      const auto file = kvsieve::load_profile(std::filesystem::path(o.profile));
+      kvsieve::check_compatible(file, ladder,
+                                {.n_layer = cfg.n_layer, .n_head_kv = cfg.n_head_kv,
+                                 .head_dim = cfg.head_dim});
+      if (o.policy != "fastgen") {
+        throw std::runtime_error("--profile replays FastGen's ladder: use --policy fastgen");
+      }
+      return run(o, std::move(ladder), cfg, weights, tok, kvsieve::replay_profiler(file));
+    }
+#endif
     if (o.policy == "fastgen") {
       return run(o, kvsieve::make_fastgen_ladder({.local_ratio = o.local_ratio,
                                                   .frequent_ratio = o.frequent_ratio}),

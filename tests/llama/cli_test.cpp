@@ -136,7 +136,7 @@ TEST_CASE("--model must be a directory that exists", "[llama][cli]") {
 
 TEST_CASE("whole numbers reject fractions, trailing characters, signs and overflow",
           "[llama][cli]") {
-  for (const char* flag : {"--max-new-tokens", "--sinks", "--window", "--threads"}) {
+  for (const char* flag : {"--max-new-tokens", "--sinks", "--window", "--budget", "--threads"}) {
     for (const char* bad : {"", "x", "5x", "5 ", " 5", "1.5", "1e3", "+5", "0x10", "nan", "inf"}) {
       INFO(flag << " " << bad);
       CHECK(contains(error_of({flag, bad}), std::string(flag) + " expects a whole number"));
@@ -192,8 +192,9 @@ TEST_CASE("values outside their ranges are rejected", "[llama][cli]") {
 TEST_CASE("an unknown --policy is a usage error listing the policies", "[llama][cli]") {
   CHECK(error_of({"--policy", "nonsense"}) ==
         "unknown --policy 'nonsense' (one of: fastgen, full, local, frequent, local+frequent, "
-        "streaming)");
-  for (const char* p : {"fastgen", "full", "local", "frequent", "local+frequent", "streaming"}) {
+        "streaming, h2o, tova, snapkv, pyramidkv, adakv)");
+  for (const char* p : {"fastgen", "full", "local", "frequent", "local+frequent", "streaming",
+                        "h2o", "tova", "snapkv", "pyramidkv", "adakv"}) {
     CHECK(parse({"--policy", p}).policy == p);
   }
 }
@@ -232,4 +233,14 @@ TEST_CASE("options the chosen settings ignore are noted", "[llama][cli]") {
         2);
   CHECK(parse({"--temperature", "0", "--seed", "3", "--top-p", "0.5"}).notes.size() == 2);
   CHECK(parse({"--policy", "local", "--local-ratio", "0.1", "--seed", "3"}).notes.empty());
+  CHECK(parse({"--budget", "64"}).notes ==
+        std::vector<std::string>{"--budget is ignored: it applies to --policy h2o, tova, snapkv, "
+                                 "pyramidkv and adakv only"});
+  CHECK(parse({"--policy", "tova", "--budget", "64"}).notes.empty());
+  CHECK(parse({"--policy", "tova", "--budget", "64"}).budget == 64);
+  CHECK(parse({"--profile", "p.json", "--threshold", "0.5"}).notes ==
+        std::vector<std::string>{
+            "--threshold is ignored: it applies to --policy fastgen without --profile only"});
+  CHECK(parse({"--save-profile", "out.json"}).save_profile == "out.json");
+  CHECK(error_of({"--profile="}) == "--profile needs a file name");
 }
