@@ -203,7 +203,8 @@ auto main() -> int {
   compare(0);
 
   // Decode: begin, the engine's attention (logits and log-sum-exp, flash style), finish.
-  std::vector<float> logits, lse(group);
+  std::vector<float> logits, lse(group), engine_out(n_head_q * head_dim);
+  float max_diff = 0.0F;
   for (int s = 0; s < steps; ++s) {
     // example-begin decode
     for (int h = 0; h < n_head_kv; ++h) {
@@ -224,7 +225,15 @@ auto main() -> int {
           for (int j = 0; j < kv.size; ++j) {
             sum += std::exp(logits[g * kv.size + j] - m);
           }
-          lse[g] = m + std::log(sum); // (the engine also writes its output here)
+          lse[g] = m + std::log(sum);
+          float* o = engine_out.data() + (h * group + g) * head_dim; // the head's output
+          std::fill(o, o + head_dim, 0.0F);
+          for (int j = 0; j < kv.size; ++j) {
+            const float p = std::exp(logits[g * kv.size + j] - lse[g]);
+            for (int c = 0; c < head_dim; ++c) {
+              o[c] += p * kv.value(j)[c];
+            }
+          }
         }
         kv.apply(st.finish_from_logits(policy, logits, lse, kvsieve::group_reduce::mean));
       });
@@ -234,6 +243,9 @@ auto main() -> int {
                  {dv[s].data(), {n_head_kv, head_dim}}, dclasses[s],
                  {step_out.data(), {n_head_q, head_dim}});
     compare(s + 1);
+    for (std::size_t c = 0; c < step_out.size(); ++c) {
+      max_diff = std::max(max_diff, std::abs(step_out[c] - engine_out[c]));
+    }
   }
 
   const int seen = prompt + steps;
@@ -247,5 +259,10 @@ auto main() -> int {
   }
   std::printf("kept %d of %d tokens (%zu blocks in use); %s adaptive_cache at every step\n", kept,
               seen * n_head_kv, pool.blocks_in_use(), mismatches == 0 ? "agrees with" : "DIFFERS from");
+  std::printf("largest difference of the attention outputs: %.2g\n", max_diff);
+  if (max_diff > 1e-4F) {
+    std::printf("the engine's attention outputs DIFFER from adaptive_cache's\n");
+    ++mismatches;
+  }
   return mismatches == 0 ? 0 : 1;
 }
