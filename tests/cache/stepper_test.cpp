@@ -125,7 +125,7 @@ struct engine_head {
 
   /// Prefill through prefill(policy, classes, scores): column sums under the policy's source.
   template <policy P>
-  void prefill(const P& pol) {
+  void prefill(const P& pol, std::int32_t budget = -1) {
     const score_source src = source_of(pol);
     colsums.clear();
     for (std::int32_t g = 0; g < group; ++g) {
@@ -135,7 +135,7 @@ struct engine_head {
     }
     std::vector<double> scores;
     combine_column_sums(colsums, group, reduce, src, scores);
-    load(stepper.prefill(pol, p->classes, scores));
+    load(stepper.prefill(pol, p->classes, scores, budget));
   }
 
   /// The slot contract: the rows in the engine's slots are the keys of the stepper's positions.
@@ -341,6 +341,28 @@ TEST_CASE("stepper + an independent engine equals adaptive_cache: FastGen ladder
     }
   }
   CHECK(rungs.size() >= 2); // the heads did not all take one rung
+}
+
+TEST_CASE("per-head budgets from a layer-wide profiler (Ada-KV) through prefill's budget",
+          "[stepper]") {
+  const auto p = make_problem(48, 8, 4, 16, 40, 131);
+  const store_geometry g{.n_seq = 1, .n_layer = 1, .n_head_kv = 4, .head_dim = 16,
+                         .page_size = 8};
+  const h2o pol(8, 6);
+  adaptive_cache cache(ladder<h2o>(pol), adakv_profiler(8, 0.25), g, {.n_head_q = 8});
+  const auto tr = run_cache(cache, p);
+  std::set<std::int32_t> budgets;
+  for (std::int32_t h = 0; h < 4; ++h) {
+    INFO("KV head " << h);
+    const std::int32_t budget = cache.fixed_budget({0, 0, h});
+    REQUIRE(budget >= 0);
+    budgets.insert(budget);
+    auto e = make_engine(p, h, cache.options());
+    e.prefill(pol, budget);
+    CHECK(e.stepper.fixed_budget() == budget);
+    compare_decode(e, p, tr, [&](auto&& fn) { fn(pol); }, false);
+  }
+  CHECK(budgets.size() >= 2); // the heads got different budgets
 }
 
 TEST_CASE("finish_from_logits equals finish on the same attention", "[stepper]") {

@@ -481,4 +481,7 @@ template <candidate_ladder Ladder, profiler Profiler>
 adaptive_cache(Ladder, Profiler, const store_geometry&, cache_options = {})
     -> adaptive_cache<Ladder, Profiler>;
 
+// The store adapter of Algorithm 2 (cache/step_algorithm.hpp) models its slot table.
+static_assert(slot_table<detail::store_slots<paged_store<float>>>);
+
 } // namespace kvsieve
