@@ -5,6 +5,8 @@
 // IWYU pragma: begin_exports
 #include <kvsieve/cache/adaptive_cache.hpp>
 #include <kvsieve/cache/options.hpp>
+#include <kvsieve/cache/step_algorithm.hpp>
+#include <kvsieve/cache/stepper.hpp>
 #include <kvsieve/core/error.hpp>
 #include <kvsieve/core/numeric.hpp>
 #include <kvsieve/core/space.hpp>

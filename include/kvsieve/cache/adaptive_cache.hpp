@@ -19,7 +19,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <deque>
 #include <source_location>
 #include <span>
 #include <vector>
@@ -29,6 +28,7 @@
 #include <kvsieve/attention/decode.hpp>
 #include <kvsieve/attention/prefill.hpp>
 #include <kvsieve/cache/options.hpp>
+#include <kvsieve/cache/step_algorithm.hpp>
 #include <kvsieve/core/error.hpp>
 #include <kvsieve/core/tensor.hpp>
 #include <kvsieve/policy/ladder.hpp>
@@ -270,7 +270,7 @@ public:
   }
   /// The head's budget as its profiler fixed it (-1: the chosen candidate's own budget(ctx)).
   [[nodiscard]] auto fixed_budget(head_id h) const -> std::int32_t {
-    return heads_[store_.index(h)].budget;
+    return heads_[store_.index(h)].algo.budget;
   }
   [[nodiscard]] auto store() const noexcept -> const Store& { return store_; }
   [[nodiscard]] auto ladder() const noexcept -> const Ladder& { return ladder_; }
@@ -303,7 +303,7 @@ public:
           r.heads.push_back({id, hs.choice, Ladder::name(hs.choice), kept, ls.length,
                              hs.recovered,
                              std::vector<double>(hs.candidates.begin(), hs.candidates.end()),
-                             hs.end_budget, hs.budget >= 0});
+                             hs.end_budget, hs.algo.budget >= 0});
           ++r.policy_counts[hs.choice].second;
           r.bytes_full += (len + page_size - 1) / page_size * store_.page_bytes();
           r.kv_bytes_full += len * store_.kv_bytes_per_token();
@@ -333,26 +333,8 @@ private:
     std::uint8_t choice = 0;
     float recovered = 1.0F;
     std::array<float, Ladder::size> candidates{}; ///< recovered mass of every candidate
-    std::int32_t window_begin = 0; ///< first position of the recent window
-    std::int32_t budget = -1;      ///< fixed by the profiler; -1: the candidate's budget(ctx)
     std::int32_t end_budget = -1;  ///< the budget at the end of prefill (-1: none), for reports
-    std::int32_t budget_count = 0; ///< resident tokens kept by the budget
-    std::deque<std::int32_t> recent; ///< slots of positions [window_begin, length), in order
-  };
-
-  /// A budget member that may be evicted: its rank key, position and slot.
-  struct ranked {
-    double key;
-    std::int32_t position;
-    std::int32_t slot;
-  };
-
-  /// One KV head's decode step between its passes: the policy's answers and the new slot.
-  struct head_step {
-    bool rule = false;
-    std::int32_t window = 0;
-    std::int32_t budget = 0;
-    std::int32_t new_slot = -1; ///< -1: dropped before attention
+    step_state algo;               ///< Algorithm 2's window, budget and recent slots
   };
 
   /// Threads available to the attention loops (1 without a pool).
@@ -433,220 +415,44 @@ private:
     hs = head_entry{};
     hs.choice = static_cast<std::uint8_t>(plan.choice);
     hs.recovered = static_cast<float>(plan.chosen_recovered);
-    hs.budget = plan.budget;
     hs.end_budget = plan.end_budget;
     for (std::size_t i = 0; i < Ladder::size; ++i) {
       hs.candidates[i] = static_cast<float>(plan.recovered[i]);
     }
-    hs.window_begin = plan.window_begin;
-    const auto n = static_cast<std::int32_t>(classes.size());
-    for (std::int32_t j = 0; j < n; ++j) {
-      const auto r = plan.reasons[static_cast<std::size_t>(j)];
-      if (r == keep_reason::evicted) {
-        continue;
-      }
-      const auto row = static_cast<std::size_t>(j);
-      const std::int32_t slot = store_.append(
-          id, {k.row(row, id.head), k.extent(2)}, {v.row(row, id.head), v.extent(2)},
-          {j, static_cast<float>(plan.scores[row]), classes[row], r});
-      if (j >= hs.window_begin) {
-        hs.recent.push_back(slot);
-      }
-      hs.budget_count += r == keep_reason::budget ? 1 : 0;
-    }
+    detail::compress_plan(hs.algo, plan.reasons, plan.window_begin, plan.budget,
+                          [&](std::int32_t j) {
+                            const auto row = static_cast<std::size_t>(j);
+                            return store_.append(id, {k.row(row, id.head), k.extent(2)},
+                                                 {v.row(row, id.head), v.extent(2)},
+                                                 {j, static_cast<float>(plan.scores[row]),
+                                                  classes[row], plan.reasons[row]});
+                          });
   }
 
-  // FastGen Algorithm 2 for one KV head under policy `pol` (fastgen-spec §2), before attention:
-  // the policy's rule, window and budget for this step, and the new token appended (or dropped).
+  // FastGen Algorithm 2 for one KV head under policy `pol` (fastgen-spec §2; the algorithm is
+  // cache/step_algorithm.hpp, shared with head_stepper), before attention: the policy's rule,
+  // window and budget for this step, and the new token appended (or dropped).
   template <policy P>
   auto begin_step(const P& pol, const head_entry& hs, head_id id, tensor_view<const float, 2> k,
                   tensor_view<const float, 2> v, token_class cls, step_context ctx)
-      -> head_step {
-    const std::int32_t t = ctx.length;
-    const std::int32_t pos = t - 1;
-    head_step st;
-    st.rule = pos < opt_.n_sinks || pol.keeps(token_info{pos, cls}, ctx);
-    st.window = std::clamp(window_of(pol, ctx), 0, t);
-    st.budget = hs.budget >= 0 ? hs.budget : std::max(budget_of(pol, ctx), 0);
-    const auto d = static_cast<std::size_t>(store_.geometry().head_dim);
-    const auto h = static_cast<std::size_t>(id.head);
-    const bool drop = opt_.new_token == new_token_mode::drop_before_attention && !st.rule &&
-                      st.window == 0 && st.budget == 0 && store_.size(id) > 0;
-    if (!drop) {
+      -> step_decision {
+    step_decision st = detail::decide_step(pol, hs.algo, cls, ctx, opt_.n_sinks, opt_.new_token,
+                                           store_.size(id));
+    if (st.append) {
+      const auto d = static_cast<std::size_t>(store_.geometry().head_dim);
+      const auto h = static_cast<std::size_t>(id.head);
       st.new_slot = store_.append(id, {k.data() + h * d, d}, {v.data() + h * d, d},
-                                  {pos, 0.0F, cls, keep_reason::evicted});
+                                  {ctx.length - 1, 0.0F, cls, keep_reason::evicted});
     }
     return st;
   }
 
   // ... and after attention: scores, the window's and the new token's fate, budget eviction.
   template <policy P>
-  void finish_step(const P& pol, head_entry& hs, head_id id, const head_step& st,
+  void finish_step(const P& pol, head_entry& hs, head_id id, const step_decision& st,
                    std::span<const float> probs, step_context ctx) {
-    const std::int32_t t = ctx.length;
-    const std::int32_t pos = t - 1;
-    const bool rule = st.rule;
-    const std::int32_t w = st.window;
-    const std::int32_t budget = st.budget;
-    const auto rank = ranking_of(pol);
-    std::int32_t new_slot = st.new_slot;
-
-    // Scores of every resident token, and the two weakest budget members, in one pass.
-    std::array<ranked, 2> weakest{};
-    std::int32_t n_weakest = 0;
-    std::int32_t old_budget = 0; // budget members before this step's joiners
-    const std::int32_t pages = store_.page_count(id);
-    const auto page_size = static_cast<std::size_t>(store_.geometry().page_size);
-    for (std::int32_t p = 0; p < pages; ++p) {
-      auto page = store_.page(id, p);
-      for (std::int32_t i = 0; i < page.count; ++i) {
-        const auto slot = static_cast<std::int32_t>(static_cast<std::size_t>(p) * page_size +
-                                                    static_cast<std::size_t>(i));
-        page.scores[i] = rank.update(page.scores[i], probs[static_cast<std::size_t>(slot)]);
-        if (page.reasons[i] == keep_reason::budget) {
-          ++old_budget;
-          note_weakest({rank.key(page.scores[i], page.positions[i], t), page.positions[i], slot},
-                       weakest, n_weakest);
-        }
-      }
-    }
-
-    joiners_.clear();
-    auto relink = [&](std::int32_t from, std::int32_t to) {
-      if (from < 0) {
-        return;
-      }
-      if (new_slot == from) {
-        new_slot = to;
-      }
-      for (auto& c : weakest) {
-        c.slot = c.slot == from ? to : c.slot;
-      }
-      for (auto& c : joiners_) {
-        c.slot = c.slot == from ? to : c.slot;
-      }
-      const std::int32_t moved_pos = store_.meta(id, to).position;
-      const std::int64_t r = static_cast<std::int64_t>(moved_pos) - hs.window_begin;
-      if (r >= 0 && r < static_cast<std::int64_t>(hs.recent.size())) {
-        hs.recent[static_cast<std::size_t>(r)] = to;
-      }
-    };
-    auto evict = [&](std::int32_t slot) { relink(store_.erase(id, slot), slot); };
-    auto demote = [&](std::int32_t slot) { // a token no rule or window keeps any more
-      if (budget > 0) {
-        store_.set_reason(id, slot, keep_reason::budget);
-        ++hs.budget_count;
-        const token_meta m = store_.meta(id, slot);
-        joiners_.push_back({rank.key(m.score, m.position, t), m.position, slot});
-      } else {
-        evict(slot);
-      }
-    };
-
-    // Tokens leaving the window (t - 1 - pos >= w); evicted tokens never return, so the window
-    // start only moves forward.
-    const std::int32_t new_begin = std::max(hs.window_begin, t - w);
-    while (hs.window_begin < std::min(new_begin, pos) && !hs.recent.empty()) {
-      const std::int32_t slot = hs.recent.front();
-      hs.recent.pop_front();
-      ++hs.window_begin;
-      if (store_.meta(id, slot).reason != keep_reason::rule) {
-        demote(slot);
-      }
-    }
-    hs.window_begin = new_begin;
-
-    // The new token.
-    if (new_slot >= 0) {
-      if (rule) {
-        store_.set_reason(id, new_slot, keep_reason::rule);
-      } else if (pos >= new_begin) {
-        store_.set_reason(id, new_slot, keep_reason::window);
-      } else {
-        demote(new_slot);
-      }
-      if (pos >= new_begin && new_slot >= 0) {
-        hs.recent.push_back(new_slot);
-      }
-    }
-
-    // Budget overflow: evict the weakest (lowest key, older on a tie) until k_t members remain.
-    // Candidates: the two weakest old members tracked above, the joiners of this step, and,
-    // once both tracked ones are gone while older members remain, one scan over the head.
-    while (hs.budget_count > budget) {
-      const ranked victim = take_weakest(id, t, rank, weakest, n_weakest, old_budget);
-      evict(victim.slot);
-      --hs.budget_count;
-    }
-  }
-
-  template <class Rank>
-  auto take_weakest(head_id id, std::int32_t t, const Rank& rank, std::array<ranked, 2>& tracked,
-                    std::int32_t& n_tracked, std::int32_t& old_left) -> ranked {
-    auto weaker = [](const ranked& a, const ranked& b) {
-      return outranks(b.key, b.position, a.key, a.position);
-    };
-    auto joiner = std::min_element(joiners_.begin(), joiners_.end(), weaker);
-    if (n_tracked == 0 && old_left > 0) {
-      const ranked victim = scan_weakest(id, t, rank);
-      const auto j = std::find_if(joiners_.begin(), joiners_.end(),
-                                  [&](const ranked& c) { return c.slot == victim.slot; });
-      if (j != joiners_.end()) {
-        joiners_.erase(j);
-      } else {
-        --old_left;
-      }
-      return victim;
-    }
-    if (n_tracked > 0 && (joiner == joiners_.end() || !weaker(*joiner, tracked[0]))) {
-      const ranked victim = tracked[0];
-      tracked[0] = tracked[1];
-      --n_tracked;
-      --old_left;
-      return victim;
-    }
-    const ranked victim = *joiner; // budget_count > budget >= 0 guarantees a member exists
-    joiners_.erase(joiner);
-    return victim;
-  }
-
-  static void note_weakest(ranked c, std::array<ranked, 2>& w, std::int32_t& n) {
-    auto weaker = [](const ranked& a, const ranked& b) {
-      return outranks(b.key, b.position, a.key, a.position);
-    };
-    if (n < 2) {
-      w[static_cast<std::size_t>(n++)] = c;
-      if (n == 2 && weaker(w[1], w[0])) {
-        std::swap(w[0], w[1]);
-      }
-    } else if (weaker(c, w[1])) {
-      w[1] = c;
-      if (weaker(w[1], w[0])) {
-        std::swap(w[0], w[1]);
-      }
-    }
-  }
-
-  // Fallback when more members must leave than were tracked: one scan over the head.
-  template <class Rank>
-  auto scan_weakest(head_id id, std::int32_t t, const Rank& rank) const -> ranked {
-    ranked best{0.0, -1, -1};
-    const auto page_size = static_cast<std::size_t>(store_.geometry().page_size);
-    for (std::int32_t p = 0; p < store_.page_count(id); ++p) {
-      const auto page = store_.page(id, p);
-      for (std::int32_t i = 0; i < page.count; ++i) {
-        if (page.reasons[i] != keep_reason::budget) {
-          continue;
-        }
-        const double key = rank.key(page.scores[i], page.positions[i], t);
-        if (best.slot < 0 || outranks(best.key, best.position, key, page.positions[i])) {
-          best = {key, page.positions[i],
-                  static_cast<std::int32_t>(static_cast<std::size_t>(p) * page_size +
-                                            static_cast<std::size_t>(i))};
-        }
-      }
-    }
-    return best;
+    detail::store_slots<Store> slots{&store_, id};
+    detail::finish_step(pol, hs.algo, slots, st, probs, ctx, step_scratch_);
   }
 
   Ladder ladder_;
@@ -657,12 +463,12 @@ private:
   std::vector<layer_entry> layers_;
   std::vector<head_entry> heads_;
   std::vector<head_stats> stats_; // [KV heads in a prefill batch * group]
-  std::vector<head_step> steps_;  // [n_head_kv]: the decode step between its passes
+  std::vector<step_decision> steps_; // [n_head_kv]: the decode step between its passes
   // Scratch, reused so that steady-state decode allocates nothing.
   std::vector<std::vector<float>> probs_; // [n_head_kv][resident]: the group's probabilities
   head_planner planner_;
   std::vector<std::vector<float>> rows_;  // [threads]: causal_attention's row
-  std::vector<ranked> joiners_;
+  detail::step_scratch step_scratch_;
   std::vector<candidate_scores> layer_candidates_; // [n_head_kv]: a layer-wide profiler's input
   std::vector<head_choice> layer_choices_;         // [n_head_kv]: ... and its answer
   std::vector<decode_scratch> decode_scratch_; // [threads]
@@ -673,5 +479,8 @@ private:
 template <candidate_ladder Ladder, profiler Profiler>
 adaptive_cache(Ladder, Profiler, const store_geometry&, cache_options = {})
     -> adaptive_cache<Ladder, Profiler>;
+
+// The store adapter of Algorithm 2 (cache/step_algorithm.hpp) models its slot table.
+static_assert(slot_table<detail::store_slots<paged_store<float>>>);
 
 } // namespace kvsieve
