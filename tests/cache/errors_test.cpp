@@ -3,6 +3,7 @@
 // Bad input gives kvsieve::error with the right code and a message naming the problem; the cache
 // stays usable afterwards.
 #include <common/catch.hpp>
+#include <common/expect_error.hpp>
 
 #include <cmath>
 #include <limits>
@@ -13,19 +14,8 @@
 
 namespace {
 using namespace kvsieve;
+using kvsieve::testing::expect_error;
 
-template <class F>
-void expect_error(F&& f, errc code, const std::string& fragment) {
-  try {
-    f();
-  } catch (const kvsieve::error& e) {
-    INFO(e.what());
-    CHECK(e.code() == code);
-    CHECK(std::string(e.what()).find(fragment) != std::string::npos);
-    return;
-  }
-  FAIL("no kvsieve::error thrown; expected one mentioning '" << fragment << "'");
-}
 
 struct fixture {
   store_geometry g{.n_seq = 2, .n_layer = 2, .n_head_kv = 2, .head_dim = 4, .page_size = 4};

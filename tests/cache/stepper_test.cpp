@@ -5,6 +5,7 @@
 // own column sums. After prefill and after every decode step the kept positions must equal
 // adaptive_cache's on the same data exactly, and the attention outputs agree within 1e-4.
 #include <cache/cache_fixture.hpp>
+#include <common/expect_error.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -392,20 +393,7 @@ TEST_CASE("finish_from_logits equals finish on the same attention", "[stepper]")
   }
 }
 
-namespace {
-template <class F>
-void expect_error(F&& f, errc code, const std::string& fragment) {
-  try {
-    f();
-  } catch (const kvsieve::error& e) {
-    INFO(e.what());
-    CHECK(e.code() == code);
-    CHECK(std::string(e.what()).find(fragment) != std::string::npos);
-    return;
-  }
-  FAIL("no kvsieve::error thrown; expected one mentioning '" << fragment << "'");
-}
-} // namespace
+using kvsieve::testing::expect_error;
 
 TEST_CASE("head_stepper rejects misuse and stays usable", "[stepper][errors]") {
   const std::vector<token_class> classes{token_class::special, token_class::none,
