@@ -206,8 +206,9 @@ __device__ __forceinline__ auto weaker(const weakest& a, const weakest& b) -> bo
 }
 
 // Step 2 (after decode_attention): one block per pair applies FastGen Algorithm 2 exactly as
-// adaptive_cache::step_head does on the host (see there for the rules), in one pass over the
-// head's 4-byte logits, scores, positions and reasons, then compacts and frees pages.
+// detail::finish_step (cache/step_algorithm.hpp) does on the host (see there for the rules), in
+// one pass over the head's 4-byte logits, scores, positions and reasons, then compacts and frees
+// pages.
 template <class T, class Ladder>
 __global__ void __launch_bounds__(update_threads)
     step_update(store_view<T> s, batch_heads batch, Ladder ladder, cache_state st,
