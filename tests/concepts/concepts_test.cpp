@@ -150,6 +150,31 @@ static_assert(policy<special_punct> && policy<special_punct_frequent> &&
 static_assert(policy<hybrid<policy_archetype, local>>);
 static_assert(!uses_scores<policy_archetype> && uses_scores<frequent> && !uses_scores<local>);
 
+// ---- slot_table (cache/step_algorithm.hpp): the metadata backend of Algorithm 2
+struct slot_table_archetype {
+  [[nodiscard]] auto size() const -> std::int32_t { return 0; }
+  [[nodiscard]] auto position(std::int32_t) const -> std::int32_t { return 0; }
+  [[nodiscard]] auto score(std::int32_t) const -> float { return 0.0F; }
+  [[nodiscard]] auto reason(std::int32_t) const -> keep_reason { return keep_reason::rule; }
+  void set_reason(std::int32_t, keep_reason) {}
+  auto erase(std::int32_t) -> std::int32_t { return -1; }
+  template <class F>
+  void for_each_block(F&&) {}
+};
+struct slot_table_no_blocks {
+  [[nodiscard]] auto size() const -> std::int32_t { return 0; }
+  [[nodiscard]] auto position(std::int32_t) const -> std::int32_t { return 0; }
+  [[nodiscard]] auto score(std::int32_t) const -> float { return 0.0F; }
+  [[nodiscard]] auto reason(std::int32_t) const -> keep_reason { return keep_reason::rule; }
+  void set_reason(std::int32_t, keep_reason) {}
+  auto erase(std::int32_t) -> std::int32_t { return -1; }
+};
+struct slot_table_erase_void : slot_table_archetype {
+  void erase(std::int32_t) {} // must say where the last token came from
+};
+static_assert(slot_table<slot_table_archetype> && slot_table<owned_slots>);
+static_assert(!slot_table<slot_table_no_blocks> && !slot_table<slot_table_erase_void>);
+
 // ---- profiler
 struct profiler_archetype {
   auto operator()(const candidate_scores&) const -> std::size_t { return 0; }
