@@ -8,6 +8,9 @@
 ///    held-out split of tools/train_tiny_llama.py;
 ///  - code, tune split (index % 50 == 25): training files, so that option defaults can be chosen
 ///    without looking at held-out data;
+///  - documents of a JSON-lines file instead (--data-file; one {"source", "name", "text"} object
+///    per line, e.g. heldout.jsonl of tools/model2/build_corpus.py, the second model's held-out
+///    split): every document is evaluation text;
 ///  - retrieval: synthetic key/value prompts in the training format ("k_1a2b = 'wxyz'" lines,
 ///    filler, "print(k_1a2b)  # -> '") drawn with this file's own generator and seed, not
 ///    Python's, so the keys and values differ from training; the filler is code of the split
@@ -17,11 +20,15 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <kvsieve/kvsieve.hpp>
 
@@ -71,21 +78,87 @@ inline auto read_file(const std::filesystem::path& p) -> std::string {
   return ss.str();
 }
 
-/// `count` code pieces of `bytes` bytes from `split`, each starting at a line start (from the
-/// largest files first, at most `per_file` pieces per file, evenly spaced in it).
-inline auto code_pieces(const std::filesystem::path& root, std::size_t count, std::size_t bytes,
-                        std::size_t per_file = 2, data_split split = data_split::held_out)
-    -> std::vector<std::string> {
-  std::vector<std::pair<std::string, std::string>> texts;
-  for (const auto& rel : split_files(root, split == data_split::held_out ? 0 : 25)) {
-    std::string t = read_file(root / rel);
-    if (t.size() >= bytes + 64) {
-      texts.emplace_back(rel, std::move(t));
+/// Where the evaluation text comes from.
+struct text_source {
+  std::filesystem::path root = "/usr/lib/python3.11"; ///< Python tree of the bundled model's data
+  data_split split = data_split::held_out;            ///< which split of `root`
+  std::filesystem::path jsonl; ///< non-empty: the documents of this JSON-lines file instead
+};
+
+/// The documents of a JSON-lines file, in the order the pieces are drawn: each source's
+/// documents largest first, the sources interleaved (sorted by name), so that a few pieces
+/// already cover every source. Throws errc::io naming the line for anything but an object with
+/// string "source", "name" and "text".
+inline auto jsonl_documents(const std::filesystem::path& file)
+    -> std::vector<std::pair<std::string, std::string>> {
+  std::ifstream in(file, std::ios::binary);
+  kvsieve::expects(static_cast<bool>(in), kvsieve::errc::io,
+                   [&] { return "cannot open the data file " + file.string(); });
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> by_source;
+  std::string line;
+  for (std::size_t n = 1; std::getline(in, line); ++n) {
+    if (line.empty()) {
+      continue;
     }
+    const auto doc = nlohmann::json::parse(line, nullptr, false);
+    const auto field = [&](const char* key) -> const std::string* {
+      if (!doc.is_object() || !doc.contains(key) || !doc[key].is_string()) {
+        return nullptr;
+      }
+      return doc[key].get_ptr<const std::string*>();
+    };
+    const auto *source = field("source"), *name = field("name"), *text = field("text");
+    kvsieve::expects(source != nullptr && name != nullptr && text != nullptr, kvsieve::errc::io,
+                     [&] {
+                       return fmt::format("{} line {}: expected a JSON object with string "
+                                          "\"source\", \"name\" and \"text\"",
+                                          file.string(), n);
+                     });
+    by_source[*source].emplace_back(*source + ":" + *name, *text);
+  }
+  std::size_t longest = 0;
+  for (auto& [source, docs] : by_source) {
+    std::stable_sort(docs.begin(), docs.end(), [](const auto& a, const auto& b) {
+      return a.second.size() > b.second.size();
+    });
+    longest = std::max(longest, docs.size());
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  for (std::size_t i = 0; i < longest; ++i) {
+    for (auto& [source, docs] : by_source) {
+      if (i < docs.size()) {
+        out.push_back(std::move(docs[i]));
+      }
+    }
+  }
+  kvsieve::expects(!out.empty(), kvsieve::errc::io,
+                   [&] { return "the data file " + file.string() + " has no documents"; });
+  return out;
+}
+
+/// (name, text) of the source's documents in drawing order: for a Python tree, the split's
+/// files largest first (the bundled model's published results depend on this order).
+inline auto documents(const text_source& src) -> std::vector<std::pair<std::string, std::string>> {
+  if (!src.jsonl.empty()) {
+    return jsonl_documents(src.jsonl);
+  }
+  std::vector<std::pair<std::string, std::string>> texts;
+  for (const auto& rel : split_files(src.root, src.split == data_split::held_out ? 0 : 25)) {
+    texts.emplace_back(rel, read_file(src.root / rel));
   }
   std::stable_sort(texts.begin(), texts.end(), [](const auto& a, const auto& b) {
     return a.second.size() > b.second.size();
   });
+  return texts;
+}
+
+/// `count` pieces of `bytes` bytes of the source's documents, each starting at a line start
+/// (documents in documents() order, those shorter than bytes + 64 skipped, at most `per_file`
+/// pieces per document, evenly spaced in it).
+inline auto code_pieces(const text_source& src, std::size_t count, std::size_t bytes,
+                        std::size_t per_file = 2) -> std::vector<std::string> {
+  auto texts = documents(src);
+  std::erase_if(texts, [&](const auto& t) { return t.second.size() < bytes + 64; });
   std::vector<std::string> out;
   for (std::size_t round = 0; round < per_file && out.size() < count; ++round) {
     for (const auto& [rel, t] : texts) {
@@ -114,17 +187,16 @@ struct retrieval_prompt {
 
 /// Prompts of about `context_bytes` bytes: ~45% key lines, the rest held-out code filler;
 /// `n_questions` distinct keys are asked after the context.
-inline auto retrieval_prompts(const std::filesystem::path& root, std::size_t count,
+inline auto retrieval_prompts(const text_source& src, std::size_t count,
                               std::size_t context_bytes, std::size_t n_questions,
-                              std::uint64_t seed, data_split split = data_split::held_out)
-    -> std::vector<retrieval_prompt> {
+                              std::uint64_t seed) -> std::vector<retrieval_prompt> {
   static constexpr std::string_view key_chars = "0123456789abcdef";
   static constexpr std::string_view val_chars = "abcdefghijklmnopqrstuvwxyz0123456789";
   std::mt19937_64 rng(seed);
   auto pick = [&](std::string_view chars) {
     return chars[std::uniform_int_distribution<std::size_t>(0, chars.size() - 1)(rng)];
   };
-  const auto filler = code_pieces(root, count, context_bytes, 4, split);
+  const auto filler = code_pieces(src, count, context_bytes, 4);
   std::vector<retrieval_prompt> out;
   for (std::size_t i = 0; i < count; ++i) {
     const std::size_t n_keys = std::max<std::size_t>(n_questions, context_bytes * 45 / 100 / 17);

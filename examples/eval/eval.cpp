@@ -35,6 +35,9 @@ namespace {
 constexpr const char* usage = R"(usage: kvsieve-eval [options]
   --model DIR              LLaMA directory (default: the bundled tiny model)
   --data-root DIR          Python tree whose held-out split is used (default /usr/lib/python3.11)
+  --data-file FILE         evaluate on the documents of this JSON-lines file instead ({"source",
+                           "name", "text"} per line: the second model's held-out split,
+                           tools/model2/build_corpus.py); results' data column is its file name
   --out DIR                output folder for the CSV files (default eval-results)
   --quick                  a tiny slice: 2 snippets, 2 T values, 1 fixed policy, a 1-prompt
                            stability check (CTest)
@@ -69,12 +72,11 @@ constexpr const char* usage = R"(usage: kvsieve-eval [options]
 
 struct options {
   std::string model_dir = KVSIEVE_DEFAULT_MODEL_DIR;
-  std::string data_root = "/usr/lib/python3.11";
+  eval::text_source data;
   std::string out = "eval-results";
   bool quick = false;
   std::set<std::string> groups{"main", "fixed", "peers", "ablation", "stability"};
   std::vector<std::string> match;
-  eval::data_split data = eval::data_split::held_out;
   std::int32_t snippets = 4;
   std::int32_t prompt_tokens = 160;
   std::int32_t continuation_tokens = 352;
@@ -144,7 +146,9 @@ auto parse(int argc, char** argv) -> options {
     if (a == "--model") {
       o.model_dir = v;
     } else if (a == "--data-root") {
-      o.data_root = v;
+      o.data.root = v;
+    } else if (a == "--data-file") {
+      o.data.jsonl = v;
     } else if (a == "--out") {
       o.out = v;
     } else if (a == "--groups") {
@@ -162,7 +166,7 @@ auto parse(int argc, char** argv) -> options {
       if (v != "held-out" && v != "tune") {
         usage_error("--data expects held-out or tune, got '" + v + "'");
       }
-      o.data = v == "tune" ? eval::data_split::tune : eval::data_split::held_out;
+      o.data.split = v == "tune" ? eval::data_split::tune : eval::data_split::held_out;
     } else if (a == "--stability-threshold") {
       char* end = nullptr;
       const double x = std::strtod(v.c_str(), &end);
@@ -243,7 +247,7 @@ auto build_workload(const options& o, const llama::config& cfg, const llama::tok
                    kvsieve::errc::invalid_argument, "prompt + continuation exceed the context");
   // Byte pieces long enough for `total` tokens of any tokenizer (>= 1 byte per token).
   const auto pieces =
-      eval::code_pieces(o.data_root, static_cast<std::size_t>(o.snippets), total * 4, 2, o.data);
+      eval::code_pieces(o.data, static_cast<std::size_t>(o.snippets), total * 4, 2);
   kvsieve::expects(pieces.size() == static_cast<std::size_t>(o.snippets), kvsieve::errc::io,
                    "not enough held-out files for --snippets");
   for (const auto& text : pieces) {
@@ -262,8 +266,8 @@ auto build_workload(const options& o, const llama::config& cfg, const llama::tok
   w.gen_tokens = o.gen_tokens;
   for (const auto len : o.retrieval_lengths) {
     const auto prompts = eval::retrieval_prompts(
-        o.data_root, static_cast<std::size_t>(o.retrieval_prompts), static_cast<std::size_t>(len),
-        static_cast<std::size_t>(o.questions), o.seed + static_cast<std::uint64_t>(len), o.data);
+        o.data, static_cast<std::size_t>(o.retrieval_prompts), static_cast<std::size_t>(len),
+        static_cast<std::size_t>(o.questions), o.seed + static_cast<std::uint64_t>(len));
     for (const auto& p : prompts) {
       eval::workload::retrieval_item item;
       item.context_bytes = static_cast<std::size_t>(len);
@@ -304,8 +308,8 @@ auto build_workload(const options& o, const llama::config& cfg, const llama::tok
 auto stability_prompts(const options& o, const llama::tokenizer& tok)
     -> std::vector<std::vector<std::int32_t>> {
   const auto len = static_cast<std::size_t>(o.prompt_tokens);
-  const auto pieces = eval::code_pieces(o.data_root, static_cast<std::size_t>(o.stability_prompts),
-                                        len * 4, 2, o.data);
+  const auto pieces =
+      eval::code_pieces(o.data, static_cast<std::size_t>(o.stability_prompts), len * 4, 2);
   kvsieve::expects(pieces.size() == static_cast<std::size_t>(o.stability_prompts),
                    kvsieve::errc::io, "not enough code files for --stability-prompts");
   std::vector<std::vector<std::int32_t>> out;
@@ -365,7 +369,9 @@ auto main(int argc, char** argv) -> int {
       std::fprintf(stderr, "kvsieve-eval: wrote %s/stability.csv\n", o.out.c_str());
       return 0;
     }
-    eval::report_writer out(o.out, o.data == eval::data_split::tune ? "tune" : "held-out");
+    eval::report_writer out(o.out, !o.data.jsonl.empty() ? o.data.jsonl.filename().string()
+                                   : o.data.split == eval::data_split::tune ? "tune"
+                                                                            : "held-out");
 
     eval::result reference;
     for (const auto& spec : eval::make_configs(o.quick, o.groups.count("ablation") > 0,
