@@ -329,6 +329,9 @@ fi
 
 # --- summary ------------------------------------------------------------------------------------
 say ""
+if [[ -s "$tmp/targets.txt" ]]; then # again, so the end of the output (all a device call shows)
+  grep -E '^(PASS|FAIL|NOT MEASURED|targets:)' "$tmp/targets.txt" | tee -a "$log"
+fi
 for n in "${notes[@]}"; do
   say "note: $n"
 done
