@@ -32,7 +32,7 @@
 # device machine) and removes it again at the end.
 set -euo pipefail
 
-usage() { sed -n '6,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { echo "usage:"; sed -n '8,9p' "$0" | sed 's/^# \{0,1\}//'; }
 
 quick=0
 strict=0
