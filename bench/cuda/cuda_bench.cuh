@@ -206,9 +206,10 @@ private:
   std::size_t next_ = 0;
 };
 
-/// The main of every CUDA benchmark program. Without a device it prints "skipped: no CUDA
-/// device" and returns 0 (a benchmark run is not a test; nothing failed). With one it prints the
-/// device, adds it and the copy bandwidth to the benchmark context, and runs.
+/// The main of every CUDA benchmark program, called after cuda_bench_main.cu has probed the GPU
+/// (a broken one fails there). Without a device it prints "skipped: no CUDA device" and returns
+/// 0 (a benchmark run is not a test; nothing failed). With one it prints the device, adds it and
+/// the copy bandwidth to the benchmark context, and runs.
 inline auto run_main(int argc, char** argv, const char* git_hash, const char* build_type) -> int {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
