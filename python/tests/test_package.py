@@ -16,7 +16,7 @@ def test_stub_and_py_typed_are_installed():
     assert (root / "py.typed").is_file()
     stub = (root / "_core.pyi").read_text()
     assert "class Cache:" in stub and "def prefill_into(" in stub
-    assert "class InvalidArgumentError(" in stub or "InvalidArgumentError" in stub
+    assert "class InvalidArgumentError(Error, ValueError):" in stub
 
 
 def test_caches_in_threads_give_the_same_results(rng):
