@@ -100,9 +100,10 @@ class _Layer(CacheLayerMixin):
         if scaling is not None and abs(scaling - d**-0.5) > 1e-6 * d**-0.5:
             raise NotImplementedError(f"attention scaling {scaling} is not 1/sqrt(head_dim)")
         cache = self.owner.kv
-        q = query[0].transpose(0, 1).contiguous()  # [T, Hq, d]
-        k = key[0].transpose(0, 1).contiguous()  # [T, Hkv, d]
-        v = value[0].transpose(0, 1).contiguous()
+        # detach(): DLPack refuses tensors that require grad; kvsieve is inference only.
+        q = query[0].detach().transpose(0, 1).contiguous()  # [T, Hq, d]
+        k = key[0].detach().transpose(0, 1).contiguous()  # [T, Hkv, d]
+        v = value[0].detach().transpose(0, 1).contiguous()
         if q.dtype not in (torch.float32, torch.bfloat16):
             q, k, v = q.float(), k.float(), v.float()
         if cache.length(0, self.index) == 0:

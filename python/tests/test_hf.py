@@ -71,6 +71,10 @@ def test_fastgen_generate_frees_memory_and_batches_are_refused():
     r = cache.report()
     assert r.bytes_resident < r.bytes_full
     assert sum(r.policy_counts.values()) == 12
+    with torch.enable_grad():  # a forward outside no_grad still runs (inference only)
+        ids = torch.tensor([[256, 105, 109]])
+        logits = model(ids, past_key_values=kvsieve.hf.Cache(model, policy="full"), use_cache=True)
+        assert logits.logits.shape == (1, 3, 259)
     batch = torch.tensor([[256, 105, 109], [256, 105, 110]])
     with pytest.raises(NotImplementedError, match="one sequence at a time"):
         model(batch, past_key_values=kvsieve.hf.Cache(model, policy="full"), use_cache=True)
