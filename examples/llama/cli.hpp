@@ -27,6 +27,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h> // fmt::join
 
+#include <kvsieve/cache/named_policy.hpp>
+
 namespace llama::cli {
 
 /// A bad command line; main prints the message and exits with status 2.
@@ -35,14 +37,10 @@ public:
   using std::runtime_error::runtime_error;
 };
 
-inline constexpr std::string_view policy_names[] = {
-    "fastgen",   "full", "local", "frequent", "local+frequent", "streaming",
-    "h2o",       "tova", "snapkv", "pyramidkv", "adakv"};
-
-/// The policies sized by --budget (the field's policies, policy/peers.hpp).
-[[nodiscard]] inline auto budgeted_policy(std::string_view p) -> bool {
-  return p == "h2o" || p == "tova" || p == "snapkv" || p == "pyramidkv" || p == "adakv";
-}
+// The policy names and the budgeted ones are the library's (kvsieve/cache/named_policy.hpp), so
+// that --policy and the Python module's policy= accept the same names.
+using kvsieve::budgeted_policy;
+using kvsieve::policy_names;
 
 /// The largest prompt file read: far past any model's context, small enough to hold.
 inline constexpr std::size_t max_prompt_bytes = std::size_t{16} << 20U;

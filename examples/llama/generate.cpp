@@ -26,6 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <kvsieve/cache/named_policy.hpp>
 #include <kvsieve/kvsieve.hpp>
 
 #include <llama/cli.hpp>
@@ -57,6 +58,7 @@ using cache_type = kvsieve::cuda::adaptive_cache<Ladder, Profiler, element_type>
 template <class Cache>
 using model_type = llama::gpu::model<Cache>;
 constexpr bool host_threads = false; // --threads: the products run on the GPU
+constexpr bool layer_wide_profilers = false; // --policy adakv: not in the CUDA cache yet
 // No host threads: the products and the attention run on the GPU.
 inline auto make_pool(std::int32_t /*threads*/) -> std::unique_ptr<kvsieve::thread_pool> {
   return std::make_unique<kvsieve::thread_pool>(1);
@@ -93,6 +95,7 @@ using cache_type = kvsieve::adaptive_cache<Ladder, Profiler, kvsieve::paged_stor
 template <class Cache>
 using model_type = llama::model<Cache>;
 constexpr bool host_threads = true; // --threads: the matrix products and the attention
+constexpr bool layer_wide_profilers = true; // --policy adakv
 // One set of threads for the whole step: the model's products and the cache's attention (prefill
 // splits query heads, decode KV heads) take turns on it instead of two pools competing for cores.
 inline auto make_pool(std::int32_t threads) -> std::unique_ptr<kvsieve::thread_pool> {
@@ -535,7 +538,12 @@ auto main(int argc, char** argv) -> int {
     const auto weights = llama::model_weights::load(o.model_dir, cfg);
     const auto tok = llama::tokenizer::load(o.model_dir, cfg.vocab_size, cfg.bos_token_id,
                                             cfg.eos_token_ids);
-    using namespace kvsieve::policies;
+    const kvsieve::policy_settings settings{.name = o.policy,
+                                            .threshold = o.threshold,
+                                            .local_ratio = o.local_ratio,
+                                            .frequent_ratio = o.frequent_ratio,
+                                            .window = o.window,
+                                            .budget = o.budget};
 #if KVSIEVE_HAS_CUDA
     if (!o.profile.empty() || !o.save_profile.empty()) {
       throw std::runtime_error("--profile and --save-profile run in kvsieve-generate (the CPU "
@@ -543,8 +551,7 @@ auto main(int argc, char** argv) -> int {
     }
 #else
     if (!o.profile.empty()) { // FastGen's ladder, each head's choice from the file
-      auto ladder = kvsieve::make_fastgen_ladder({.local_ratio = o.local_ratio,
-                                                  .frequent_ratio = o.frequent_ratio});
+      auto ladder = kvsieve::named_fastgen_ladder(settings);
       const auto file = kvsieve::load_profile(std::filesystem::path(o.profile));
       kvsieve::check_compatible(file, ladder,
                                 {.n_layer = cfg.n_layer, .n_head_kv = cfg.n_head_kv,
@@ -555,52 +562,17 @@ auto main(int argc, char** argv) -> int {
       return run(o, std::move(ladder), cfg, weights, tok, kvsieve::replay_profiler(file));
     }
 #endif
-    if (o.policy == "fastgen") {
-      return run(o, kvsieve::make_fastgen_ladder({.local_ratio = o.local_ratio,
-                                                  .frequent_ratio = o.frequent_ratio}),
-                 cfg, weights, tok, profiler_type(o.threshold));
-    }
-    if (o.policy == "h2o") {
-      return run(o, kvsieve::ladder<h2o>(h2o(o.budget / 2, o.budget - o.budget / 2)), cfg,
-                 weights, tok);
-    }
-    if (o.policy == "tova") {
-      return run(o, kvsieve::ladder<tova>(tova(o.budget)), cfg, weights, tok);
-    }
-    if (o.policy == "snapkv") {
-      return run(o, kvsieve::ladder<snapkv>(snapkv(o.budget)), cfg, weights, tok);
-    }
-    if (o.policy == "pyramidkv") {
-      return run(o, kvsieve::ladder<snapkv>(snapkv(o.budget)), cfg, weights, tok,
-                 kvsieve::pyramid_profiler(o.budget));
-    }
-    if (o.policy == "adakv") {
-#if KVSIEVE_HAS_CUDA
-      throw std::runtime_error("--policy adakv (a layer-wide profiler) runs in kvsieve-generate "
-                               "(the CPU build) until the CUDA cache supports it");
-#else
-      return run(o, kvsieve::ladder<snapkv>(snapkv(o.budget)), cfg, weights, tok,
-                 kvsieve::adakv_profiler(o.budget));
-#endif
-    }
-    if (o.policy == "full") {
-      return run(o, kvsieve::ladder<full>(), cfg, weights, tok);
-    }
-    if (o.policy == "local") {
-      return run(o, kvsieve::ladder<local>(local(o.local_ratio)), cfg, weights, tok);
-    }
-    if (o.policy == "frequent") {
-      return run(o, kvsieve::ladder<frequent>(frequent(o.frequent_ratio)), cfg, weights, tok);
-    }
-    if (o.policy == "local+frequent") {
-      return run(o,
-                 kvsieve::ladder<local_frequent>(
-                     local_frequent(local(o.local_ratio), frequent(o.frequent_ratio))),
-                 cfg, weights, tok);
-    }
-    // parse() admits only the policies above and this one.
-    return run(o, kvsieve::ladder<streaming>(streaming(sinks(4), recent(o.window))), cfg, weights,
-               tok);
+    // parse() admits only the names with_named_policy knows.
+    return kvsieve::with_named_policy(settings, [&](auto ladder, auto profiler) -> int {
+      if constexpr (!layer_wide_profilers && kvsieve::layer_profiler<decltype(profiler)>) {
+        throw std::runtime_error(fmt::format("--policy {} (a layer-wide profiler) runs in "
+                                             "kvsieve-generate (the CPU build) until the CUDA "
+                                             "cache supports it",
+                                             o.policy));
+      } else {
+        return run(o, std::move(ladder), cfg, weights, tok, std::move(profiler));
+      }
+    });
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "%s: out of memory\n", program);
   } catch (const std::exception& e) {

@@ -1,0 +1,56 @@
+# SPDX-FileCopyrightText: 2026 kvsieve contributors
+# SPDX-License-Identifier: Apache-2.0
+"""kvsieve: adaptive KV-cache compression (FastGen, Ge et al., ICLR 2024) and the field's
+policies (StreamingLLM, H2O, TOVA, SnapKV, PyramidKV, Ada-KV) on kvsieve's C++ host cache.
+
+    cache = kvsieve.Cache(n_layer=2, n_head_kv=2, head_dim=64, n_head_q=8,
+                          policy="fastgen", threshold=0.95)
+    out = cache.prefill(layer, q, k, v, classes)   # q: [L, n_head_q, d], k, v: [L, n_head_kv, d]
+    out = cache.decode(layer, q, k, v)             # q: [n_head_q, d], k, v: [n_head_kv, d]
+    print(cache.report().saved_fraction)
+
+Arrays are numpy arrays or torch CPU tensors, float32 (not copied) or bfloat16.
+"""
+
+from kvsieve._cache import Cache, TokenClass
+from kvsieve._core import (
+    DeviceError,
+    Error,
+    FileError,
+    HeadProfile,
+    HeadReport,
+    InvalidArgumentError,
+    OutOfMemoryError,
+    OutOfRangeError,
+    ProfiledHead,
+    Report,
+    ShapeError,
+    StateError,
+    policy_names,
+)
+
+__version__ = "0.1.0"
+
+# Tracebacks and reprs say kvsieve.InvalidArgumentError, where the classes are meant to be used.
+for _error in (Error, InvalidArgumentError, ShapeError, OutOfRangeError, StateError,
+               OutOfMemoryError, FileError, DeviceError):
+    _error.__module__ = "kvsieve"
+del _error
+
+__all__ = [
+    "Cache",
+    "DeviceError",
+    "Error",
+    "FileError",
+    "HeadProfile",
+    "HeadReport",
+    "InvalidArgumentError",
+    "OutOfMemoryError",
+    "OutOfRangeError",
+    "ProfiledHead",
+    "Report",
+    "ShapeError",
+    "StateError",
+    "TokenClass",
+    "policy_names",
+]
