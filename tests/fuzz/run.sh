@@ -12,7 +12,8 @@
 # Environment: CXX_FUZZ (default clang++-16), KVSIEVE_FUZZ_BUILD (default build/fuzz),
 # KVSIEVE_FUZZ_WORK (a directory to keep the grown corpora in across runs; default a fresh
 # temporary directory, removed when nothing crashed), KVSIEVE_FUZZ_TARGETS (default all five),
-# KVSIEVE_FUZZ_ARGS (extra libFuzzer flags, e.g. "-jobs=4 -workers=4"), JOBS (build jobs, 2).
+# KVSIEVE_FUZZ_ARGS (extra libFuzzer flags, e.g. "-jobs=4 -workers=4"), JOBS (build jobs, 2),
+# FUZZ_PARALLEL (targets fuzzed at once, default JOBS).
 set -euo pipefail
 
 seconds=${1:-60}
@@ -40,19 +41,39 @@ done
 
 keep=${KVSIEVE_FUZZ_WORK:+yes}
 work=${KVSIEVE_FUZZ_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/kvsieve-fuzz.XXXXXX")}
-failed=()
+# One target per core at a time (FUZZ_PARALLEL, default JOBS or 2): each still gets its full
+# SECONDS, so the depth is that of a serial run in a fraction of the wall time.
+parallel=${FUZZ_PARALLEL:-${JOBS:-2}}
+fuzz_one() {
+  local t=$1 dir=$work/$1 rc
+  # -timeout: a single input taking 30 s is a hang; -rss_limit_mb also bounds each malloc.
+  # shellcheck disable=SC2086 # KVSIEVE_FUZZ_ARGS is a list of flags
+  "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="$dir/artifacts/" ${KVSIEVE_FUZZ_ARGS:-} \
+    "$dir/corpus" > "$dir/log" 2>&1 && rc=0 || rc=$?
+  echo "$rc" > "$dir/status"
+}
+running=0
 for t in $targets; do
   dir=$work/$t
   mkdir -p "$dir/corpus" "$dir/artifacts"
+  rm -f "$dir/status"
   cp -n "$root/tests/fuzz/corpus/$t/"* "$dir/corpus/" 2> /dev/null || true
   echo "fuzz_$t: ${seconds}s on $(ls "$dir/corpus" | wc -l) inputs ($dir)"
-  # -timeout: a single input taking 30 s is a hang; -rss_limit_mb also bounds each malloc.
-  # shellcheck disable=SC2086 # KVSIEVE_FUZZ_ARGS is a list of flags
-  if "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 \
-      -print_final_stats=1 -artifact_prefix="$dir/artifacts/" ${KVSIEVE_FUZZ_ARGS:-} \
-      "$dir/corpus" > "$dir/log" 2>&1; then
-    grep -E '^stat::number_of_executed_units|^Done' "$dir/log" | tr '\n' ' '
-    echo
+  fuzz_one "$t" &
+  running=$((running + 1))
+  if [ "$running" -ge "$parallel" ]; then
+    wait -n || true
+    running=$((running - 1))
+  fi
+done
+wait || true
+
+failed=()
+for t in $targets; do
+  dir=$work/$t
+  if [ "$(cat "$dir/status" 2> /dev/null)" = 0 ]; then
+    echo "fuzz_$t:" $(grep -E '^stat::number_of_executed_units|^Done' "$dir/log" | tr '\n' ' ')
   else
     failed+=("$t")
     echo "fuzz_$t: FAILED; log $dir/log, inputs:" $(ls "$dir/artifacts")
