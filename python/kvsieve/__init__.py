@@ -10,6 +10,8 @@ policies (StreamingLLM, H2O, TOVA, SnapKV, PyramidKV, Ada-KV) on kvsieve's C++ h
     print(cache.report().saved_fraction)
 
 Arrays are numpy arrays or torch CPU tensors, float32 (not copied) or bfloat16.
+`kvsieve.policy_names` lists the policies by name: the built-in ones and those of every imported
+policy module (your own C++ ladders; docs/python.md, "Your own policy").
 """
 
 from kvsieve._cache import Cache, TokenClass
@@ -26,7 +28,8 @@ from kvsieve._core import (
     Report,
     ShapeError,
     StateError,
-    policy_names,
+    builtin_policy_names,
+    registered_policies,
 )
 
 __version__ = "0.1.0"
@@ -36,6 +39,13 @@ for _error in (Error, InvalidArgumentError, ShapeError, OutOfRangeError, StateEr
                OutOfMemoryError, FileError, DeviceError):
     _error.__module__ = "kvsieve"
 del _error
+
+
+def __getattr__(name: str):
+    # policy_names grows when a policy module (kvsieve/python/extension.hpp) is imported.
+    if name == "policy_names":
+        return builtin_policy_names + tuple(n for n, _ in registered_policies())
+    raise AttributeError(f"module 'kvsieve' has no attribute '{name}'")
 
 __all__ = [
     "Cache",
@@ -52,5 +62,7 @@ __all__ = [
     "ShapeError",
     "StateError",
     "TokenClass",
+    "builtin_policy_names",
     "policy_names",
+    "registered_policies",
 ]

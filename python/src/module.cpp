@@ -6,7 +6,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <algorithm>
 #include <filesystem>
+#include <iterator>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/operators.h>
@@ -25,7 +29,8 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
-#include "any_cache.hpp"
+#include <kvsieve/python/any_cache.hpp>
+
 #include "arrays.hpp"
 
 namespace nb = nanobind;
@@ -96,6 +101,63 @@ void register_errors(nb::module_& m) {
   });
 }
 
+// ---- policies from policy modules (kvsieve/python/extension.hpp) ---------------------------
+
+struct registered_policy {
+  nb::object capsule; // owns the entry
+  const policy_entry* entry;
+  std::string description;
+};
+
+auto registered() -> std::map<std::string, registered_policy, std::less<>>& {
+  static auto* m = new std::map<std::string, registered_policy, std::less<>>(); // never destroyed
+  return *m;
+}
+
+void register_policy(const std::string& name, const std::string& description,
+                     nb::handle capsule) {
+  if (PyCapsule_IsValid(capsule.ptr(), policy_entry::capsule_name) == 0) {
+    throw nb::type_error(fmt::format("_register_policy('{}'): expected a capsule named '{}' "
+                                     "(kvsieve/python/extension.hpp), got {}",
+                                     name, policy_entry::capsule_name,
+                                     nb::inst_name(capsule).c_str())
+                             .c_str());
+  }
+  const auto* e =
+      static_cast<const policy_entry*>(PyCapsule_GetPointer(capsule.ptr(),
+                                                            policy_entry::capsule_name));
+  if (e->abi == nullptr || std::string_view(e->abi) != abi_tag ||
+      !std::equal(std::begin(abi_sizes), std::end(abi_sizes), std::begin(e->sizes)) ||
+      e->make == nullptr) {
+    throw nb::import_error(
+        fmt::format("policy '{}' was built for '{}' (sizes {}), but kvsieve._core is '{}' (sizes "
+                    "{}): rebuild the module against the installed kvsieve (python -m kvsieve "
+                    "--cmake-dir)",
+                    name, e->abi == nullptr ? "?" : e->abi, fmt::join(e->sizes, ","), abi_tag,
+                    fmt::join(abi_sizes, ","))
+            .c_str());
+  }
+  expects(!name.empty() && name.find_first_of(" \t\n") == std::string::npos,
+          errc::invalid_argument,
+          [&] { return fmt::format("a policy name must be non-empty, without spaces: '{}'", name); });
+  expects(!is_policy_name(name), errc::invalid_argument,
+          [&] { return fmt::format("policy '{}' is built in; choose another name", name); });
+  expects(!registered().contains(name), errc::invalid_argument, [&] {
+    return fmt::format("policy '{}' is already registered by another module", name);
+  });
+  registered().emplace(name, registered_policy{nb::borrow(capsule), e, description});
+}
+
+void unregister_policy(const std::string& name) { registered().erase(name); }
+
+auto all_policy_names() -> std::vector<std::string> {
+  std::vector<std::string> names(std::begin(policy_names), std::end(policy_names));
+  for (const auto& [name, p] : registered()) {
+    names.push_back(name);
+  }
+  return names;
+}
+
 // ---- the cache ----------------------------------------------------------------------------
 
 auto parse_element(const std::string& dtype) -> element {
@@ -153,7 +215,20 @@ public:
                           .n_sinks = n_sinks,
                           .group = parse_group(group),
                           .threads = pool_.get()};
-    cache_ = make_any_cache(s, g, o, element_, profile);
+    if (const auto it = registered().find(policy); it != registered().end()) {
+      expects(!profile, errc::invalid_argument, [&] {
+        return fmt::format("a head profile replays FastGen's ladder: use policy='fastgen', not "
+                           "'{}'",
+                           policy);
+      });
+      cache_.reset(it->second.entry->make(s, g, o, element_));
+    } else {
+      expects(is_policy_name(policy), errc::invalid_argument, [&] {
+        return fmt::format("unknown policy '{}' (one of: {})", policy,
+                           fmt::join(all_policy_names(), ", "));
+      });
+      cache_ = make_any_cache(s, g, o, element_, profile);
+    }
   }
 
   void prefill(std::int32_t layer, const in_array& q, const in_array& k, const in_array& v,
@@ -391,5 +466,26 @@ NB_MODULE(_core, m) {
   for (const auto name : kvsieve::policy_names) {
     names.append(nb::str(name.data(), name.size()));
   }
-  m.attr("policy_names") = nb::tuple(names);
+  m.attr("builtin_policy_names") = nb::tuple(names);
+  m.def("_register_policy", &register_policy, "name"_a, "description"_a, "entry"_a,
+        "Called by a policy module's import (kvsieve/python/extension.hpp); not for users.");
+  m.def("_unregister_policy", &unregister_policy, "name"_a,
+        "Takes back a policy whose module failed to import; not for users.");
+  m.def(
+      "_registered_entry",
+      [](const std::string& name) -> nb::object {
+        const auto it = registered().find(name);
+        return it == registered().end() ? nb::none() : it->second.capsule;
+      },
+      "name"_a, "The capsule a policy module registered `name` with (None: none); for tests.");
+  m.def(
+      "registered_policies",
+      [] {
+        std::vector<std::pair<std::string, std::string>> out;
+        for (const auto& [name, p] : registered()) {
+          out.emplace_back(name, p.description);
+        }
+        return out;
+      },
+      "(name, description) of every policy registered by an imported policy module.");
 }

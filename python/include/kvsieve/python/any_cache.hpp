@@ -8,8 +8,13 @@
 ///                                                                  (cache/named_policy.hpp)
 ///                                                                  selects, or FastGen's ladder
 ///                                                                  replaying a head profile
+///   make_model(element, ladder, profiler, geometry, options, T)    any ladder and profiler
+///   policy_entry, abi_tag, abi_sizes    what a policy module (extension.hpp) hands kvsieve._core
+/// No Python here: this header is shared by kvsieve._core and by users' policy modules, whose
+/// caches cross into _core as any_cache pointers (hence the ABI tag).
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -53,6 +58,16 @@ public:
 };
 
 namespace detail {
+
+#define KVSIEVE_PYTHON_STR2(x) #x
+#define KVSIEVE_PYTHON_STR(x) KVSIEVE_PYTHON_STR2(x)
+#if defined(_LIBCPP_VERSION)
+#define KVSIEVE_PYTHON_STDLIB "libc++"
+#elif defined(__GLIBCXX__)
+#define KVSIEVE_PYTHON_STDLIB "libstdc++ cxx11-abi " KVSIEVE_PYTHON_STR(_GLIBCXX_USE_CXX11_ABI)
+#else
+#define KVSIEVE_PYTHON_STDLIB "unknown standard library"
+#endif
 
 template <class Cache>
 class cache_model final : public any_cache {
@@ -113,6 +128,36 @@ auto make_model(element e, Ladder ladder, Profiler profiler, const store_geometr
 }
 
 } // namespace detail
+
+/// The cache of any ladder and profiler (a policy module's factory returns one); `threshold` is
+/// the T recorded by profile() (NaN: none).
+template <class Ladder, class Profiler>
+[[nodiscard]] auto make_model(element e, Ladder ladder, Profiler profiler, const store_geometry& g,
+                              const cache_options& o, double threshold)
+    -> std::unique_ptr<any_cache> {
+  return detail::make_model(e, std::move(ladder), std::move(profiler), g, o, threshold);
+}
+
+/// Both sides of an any_cache pointer must agree on the layout of everything that crosses (the
+/// settings, geometry, options and report, std::string and std::vector inside them, the vtable):
+/// the same kvsieve version and the same C++ standard library ABI. Compilers may differ.
+inline constexpr const char* abi_tag =
+    "kvsieve-python-abi 1; kvsieve " KVSIEVE_PYTHON_STR(KVSIEVE_VERSION_MAJOR) "." KVSIEVE_PYTHON_STR(
+        KVSIEVE_VERSION_MINOR) "." KVSIEVE_PYTHON_STR(KVSIEVE_VERSION_PATCH) "; " KVSIEVE_PYTHON_STDLIB;
+inline constexpr std::size_t abi_sizes[5] = {sizeof(policy_settings), sizeof(store_geometry),
+                                             sizeof(cache_options), sizeof(cache_report),
+                                             sizeof(head_profile)};
+
+/// One policy of a policy module, as it reaches kvsieve._core in a PyCapsule named
+/// policy_entry::capsule_name. `make` returns a new cache (the caller owns it) or throws
+/// kvsieve::error for bad settings.
+struct policy_entry {
+  static constexpr const char* capsule_name = "kvsieve.python.policy_entry";
+  const char* abi;
+  std::size_t sizes[5];
+  any_cache* (*make)(const policy_settings&, const store_geometry&, const cache_options&,
+                     element);
+};
 
 /// The cache `s` names, or with `replay` FastGen's ladder replaying that profile (then s.name
 /// must be "fastgen"). Throws kvsieve::error (errc::invalid_argument) for an unknown name, bad
