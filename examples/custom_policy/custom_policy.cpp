@@ -9,20 +9,7 @@
 
 #include <kvsieve/kvsieve.hpp>
 
-// example-begin every_8th
-struct every_8th {
-  static constexpr std::string_view name = "every_8th";
-  [[nodiscard]] constexpr auto keeps(kvsieve::token_info tok, kvsieve::step_context) const
-      -> bool {
-    return tok.position % 8 == 0;
-  }
-  friend constexpr auto operator==(const every_8th&, const every_8th&) -> bool = default;
-};
-static_assert(kvsieve::policy<every_8th>);
-
-using every_8th_local = kvsieve::policies::hybrid<every_8th, kvsieve::policies::local>;
-using my_ladder = kvsieve::ladder<every_8th, every_8th_local, kvsieve::policies::full>;
-// example-end every_8th
+#include "every_8th.hpp"
 
 // A TOVA-like policy (docs/policies.md, "Ranking"): the first token, plus a budget of a fifth of
 // the tokens seen ranked by the current step's attention alone.
@@ -47,7 +34,7 @@ auto main() -> int {
                                          .head_dim = head_dim, .page_size = 16};
   // example-begin every_8th_cache
   kvsieve::adaptive_cache cache(
-      my_ladder(every_8th{}, every_8th_local(every_8th{}, kvsieve::policies::local(0.1)),
+      every_8th_ladder(every_8th{}, every_8th_local(every_8th{}, kvsieve::policies::local(0.1)),
                 kvsieve::policies::full{}),
       kvsieve::recovery_profiler(0.5), geometry);
   // example-end every_8th_cache

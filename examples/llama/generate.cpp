@@ -43,6 +43,8 @@
 #if KVSIEVE_HAS_CUDA
 #include <kvsieve/cache/cuda/adaptive_cache.cuh>
 #include <llama/cuda_model.cuh>
+
+#include "gpu_probe.hpp" // tests/cuda: the same skip-or-fail verdict as the [cuda] tests
 #endif
 
 namespace {
@@ -527,10 +529,12 @@ auto main(int argc, char** argv) -> int {
     std::fprintf(stderr, "%s: note: %s\n", program, note.c_str());
   }
 #if KVSIEVE_HAS_CUDA
-  if (kvsieve::cuda::device_count() == 0) {
-    std::fprintf(stderr, "%s: no CUDA device visible (kvsieve-generate runs on the CPU)\n",
-                 program);
-    return 77; // CTest: skipped
+  // No GPU and no driver: exit 77 (CTest's skip; kvsieve-generate runs on the CPU). A driver
+  // that is present but unusable, or KVSIEVE_REQUIRE_GPU=1 without a GPU: exit 1 with the CUDA
+  // error. Never a skip that hides a broken GPU (issue 11, item 6).
+  if (const int code = kvsieve::testing::gpu_gate(kvsieve::testing::probe_gpu(), program, 77);
+      code >= 0) {
+    return code;
   }
 #endif
   try {

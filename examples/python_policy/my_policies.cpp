@@ -12,21 +12,10 @@
 #include <kvsieve/kvsieve.hpp>
 #include <kvsieve/python/extension.hpp>
 
+// docs/policies.md's smallest policy, every_8th, and its ladder (every_8th_ladder).
+#include "../custom_policy/every_8th.hpp"
+
 namespace {
-
-// docs/policies.md's smallest policy: every token whose position is a multiple of 8.
-struct every_8th {
-  static constexpr std::string_view name = "every_8th";
-  [[nodiscard]] constexpr auto keeps(kvsieve::token_info tok, kvsieve::step_context) const
-      -> bool {
-    return tok.position % 8 == 0;
-  }
-  friend constexpr auto operator==(const every_8th&, const every_8th&) -> bool = default;
-};
-static_assert(kvsieve::policy<every_8th>);
-
-using every_8th_local = kvsieve::policies::hybrid<every_8th, kvsieve::policies::local>;
-using every_8th_ladder = kvsieve::ladder<every_8th, every_8th_local, kvsieve::policies::full>;
 
 // The first 4 tokens plus a budget of the best tokens by the latest step's attention alone
 // (a TOVA with sinks); the budget comes from the cache's `budget=` setting.
