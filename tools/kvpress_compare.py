@@ -341,6 +341,27 @@ def write_outputs(runs: list[Run], snippets: list[Snippet], out: Path, figure: O
         plot(runs, tokens, figure, len(snippets))
 
 
+def print_tables(out: Path) -> None:
+    """The Markdown tables of docs/results.md from --out's quality.csv and memory.csv."""
+    with (out / "quality.csv").open() as f:
+        q = list(csv.DictReader(f))
+    with (out / "memory.csv").open() as f:
+        m = {r["config"]: r for r in csv.DictReader(f)}
+    q.sort(key=lambda r: (r["config"].split()[0], -float(r["kv_kept_mean"])))
+    print("| config | snippets | KV kept (mean) | bits/byte | Δ vs own full | "
+          "95% CI of Δ (snippets) |\n|---|---|---|---|---|---|")
+    for r in q:
+        print(f"| {r['config']} | {r['snippets']} | {100 * float(r['kv_kept_mean']):.1f}% | "
+              f"{r['bits_per_byte']} | {r['delta_vs_full']} | [{r['ci_low']}, {r['ci_high']}] |")
+    print("\n| config | KV kept (mean, logical) | bytes held after the continuation | "
+          "full cache's bytes | physical / full |\n|---|---|---|---|---|")
+    for r in q:
+        x = m[r["config"]]
+        print(f"| {r['config']} | {100 * float(x['kv_kept_mean']):.1f}% | "
+              f"{int(x['bytes_physical']):,} | {int(x['bytes_full']):,} | "
+              f"{100 * float(x['physical_fraction']):.1f}% |")
+
+
 def plot(runs: list[Run], tokens: int, figure: Path, n: int) -> None:
     import matplotlib  # noqa: PLC0415
 
@@ -396,6 +417,8 @@ def main() -> int:
     ap.add_argument("--merge", type=Path, nargs="+", default=None, metavar="DIR",
                     help="run nothing: merge the per_snippet.csv of earlier --out folders (the "
                          "same snippets) into this --out and --figure")
+    ap.add_argument("--tables", action="store_true",
+                    help="print the Markdown tables of docs/results.md at the end")
     ap.add_argument("--boot", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=20261203)
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -429,6 +452,8 @@ def main() -> int:
     write_outputs(runs, snippets, a.out, a.figure, a.boot, a.seed)
     print(f"wrote {a.out}/quality.csv, memory.csv, per_snippet.csv"
           + (f" and {a.figure}" if a.figure else ""), file=sys.stderr)
+    if a.tables:
+        print_tables(a.out)
     return 0
 
 
