@@ -3,8 +3,8 @@
 # cannot be opened is a clean failure naming it.
 file(REMOVE_RECURSE ${OUT})
 file(MAKE_DIRECTORY ${OUT})
-execute_process(COMMAND ${EXE} --snippets 3 --gen-prompts 3 --prompt-tokens 20
-                        --continuation-tokens 30 --out ${OUT}/csv --write-snippets ${OUT}/snippets.jsonl
+execute_process(COMMAND ${EXE} --snippets 3 --prompt-tokens 20 --continuation-tokens 30
+                        --out ${OUT}/csv --write-snippets ${OUT}/snippets.jsonl
                 RESULT_VARIABLE rc ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "kvsieve-eval --write-snippets failed (${rc}): ${err}")
@@ -28,8 +28,7 @@ foreach(line IN LISTS lines)
   endif()
 endforeach()
 
-execute_process(COMMAND ${EXE} --snippets 1 --gen-prompts 1
-                        --write-snippets ${OUT}/no-such-dir/s.jsonl
+execute_process(COMMAND ${EXE} --snippets 1 --write-snippets ${OUT}/no-such-dir/s.jsonl
                 RESULT_VARIABLE rc ERROR_VARIABLE err)
 string(FIND "${err}" "cannot open ${OUT}/no-such-dir/s.jsonl" at)
 if(rc EQUAL 0 OR at EQUAL -1)

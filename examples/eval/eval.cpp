@@ -240,7 +240,7 @@ auto parse(int argc, char** argv) -> options {
   if (o.prompt_tokens < 2 || o.continuation_tokens < 1) {
     usage_error("--prompt-tokens must be >= 2 and --continuation-tokens >= 1");
   }
-  if (o.gen_prompts > o.snippets) {
+  if (o.gen_prompts > o.snippets && o.write_snippets.empty()) {
     usage_error("--gen-prompts cannot exceed --snippets");
   }
   return o;
