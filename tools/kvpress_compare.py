@@ -102,7 +102,7 @@ def dynamic_cache_bytes(cache: DynamicCache) -> int:
     return total
 
 
-def kvpress_kept_per_head(model: Any, cache: DynamicCache, prompt_len: int) -> np.ndarray:
+def kvpress_kept_per_head(model: Any, cache: DynamicCache) -> np.ndarray:
     """Prompt tokens each KV head keeps after the press: [layer, kv_head].
 
     A press that frees shortens the cache; AdaKV masks instead (module.masked_key_indices: the
@@ -130,7 +130,7 @@ def run_kvpress(model: Any, press: Any, snippets: list[Snippet], run: Run,
         with torch.no_grad(), ctx:
             out = model(torch.tensor([s.prompt]), past_key_values=cache, use_cache=True)
             first = out.logits[0, -1:]
-            kept = kvpress_kept_per_head(model, cache, p)
+            kept = kvpress_kept_per_head(model, cache)
             # The continuation but its last token: positions continue the prompt's (the cache
             # may be shorter than p); the press does not fire after prefill. One pass, except
             # for a masking press (AdaKV): kvpress's fake key must cancel every query of the
