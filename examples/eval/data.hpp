@@ -152,14 +152,15 @@ inline auto documents(const text_source& src) -> std::vector<std::pair<std::stri
   return texts;
 }
 
-/// `count` pieces of `bytes` bytes of the source's documents, each starting at a line start
-/// (documents in documents() order, those shorter than bytes + 64 skipped, at most `per_file`
-/// pieces per document, evenly spaced in it).
-inline auto code_pieces(const text_source& src, std::size_t count, std::size_t bytes,
-                        std::size_t per_file = 2) -> std::vector<std::string> {
+/// `count` (document name, piece) pairs: pieces of `bytes` bytes of the source's documents, each
+/// starting at a line start (documents in documents() order, those shorter than bytes + 64
+/// skipped, at most `per_file` pieces per document, evenly spaced in it).
+inline auto named_code_pieces(const text_source& src, std::size_t count, std::size_t bytes,
+                              std::size_t per_file = 2)
+    -> std::vector<std::pair<std::string, std::string>> {
   auto texts = documents(src);
   std::erase_if(texts, [&](const auto& t) { return t.second.size() < bytes + 64; });
-  std::vector<std::string> out;
+  std::vector<std::pair<std::string, std::string>> out;
   for (std::size_t round = 0; round < per_file && out.size() < count; ++round) {
     for (const auto& [rel, t] : texts) {
       if (out.size() >= count) {
@@ -169,8 +170,18 @@ inline auto code_pieces(const text_source& src, std::size_t count, std::size_t b
       std::size_t start = span * (2 * round + 1) / (2 * per_file);
       const auto nl = t.find('\n', start);
       start = nl == std::string::npos || nl + 1 + bytes > t.size() ? 0 : nl + 1;
-      out.push_back(t.substr(start, bytes));
+      out.emplace_back(rel, t.substr(start, bytes));
     }
+  }
+  return out;
+}
+
+/// The pieces of named_code_pieces without their document names.
+inline auto code_pieces(const text_source& src, std::size_t count, std::size_t bytes,
+                        std::size_t per_file = 2) -> std::vector<std::string> {
+  std::vector<std::string> out;
+  for (auto& [name, text] : named_code_pieces(src, count, bytes, per_file)) {
+    out.push_back(std::move(text));
   }
   return out;
 }

@@ -39,6 +39,10 @@ constexpr const char* usage = R"(usage: kvsieve-eval [options]
                            "name", "text"} per line: the second model's held-out split,
                            tools/model2/build_corpus.py); results' data column is its file name
   --out DIR                output folder for the CSV files (default eval-results)
+  --write-snippets FILE    write the teacher-forced snippets of the current --data, --data-file,
+                           --snippets, --prompt-tokens and --continuation-tokens to FILE (JSON
+                           lines: {"name": source file, "prompt": token ids, BOS included,
+                           "continuation": token ids}) and exit without evaluating
   --quick                  a tiny slice: 2 snippets, 2 T values, 1 fixed policy, a 1-prompt
                            stability check (CTest)
   --groups LIST            comma-separated subset of main,fixed,peers,ablation,stability (default
@@ -74,6 +78,7 @@ struct options {
   std::string model_dir = KVSIEVE_DEFAULT_MODEL_DIR;
   eval::text_source data;
   std::string out = "eval-results";
+  std::string write_snippets; ///< --write-snippets FILE: write the snippets and exit
   bool quick = false;
   std::set<std::string> groups{"main", "fixed", "peers", "ablation", "stability"};
   std::vector<std::string> match;
@@ -151,6 +156,8 @@ auto parse(int argc, char** argv) -> options {
       o.data.jsonl = v;
     } else if (a == "--out") {
       o.out = v;
+    } else if (a == "--write-snippets") {
+      o.write_snippets = v;
     } else if (a == "--groups") {
       o.groups.clear();
       for (const auto& g : split(v)) {
@@ -233,33 +240,59 @@ auto parse(int argc, char** argv) -> options {
   if (o.prompt_tokens < 2 || o.continuation_tokens < 1) {
     usage_error("--prompt-tokens must be >= 2 and --continuation-tokens >= 1");
   }
-  if (o.gen_prompts > o.snippets) {
+  if (o.gen_prompts > o.snippets && o.write_snippets.empty()) {
     usage_error("--gen-prompts cannot exceed --snippets");
   }
   return o;
 }
 
-auto build_workload(const options& o, const llama::config& cfg, const llama::tokenizer& tok)
-    -> eval::workload {
-  eval::workload w;
+/// The teacher-forced snippets: --snippets pieces of the --data source, each split into a prompt
+/// (BOS included) and a scored continuation.
+auto teacher_snippets(const options& o, const llama::config& cfg, const llama::tokenizer& tok)
+    -> std::vector<eval::workload::teacher_item> {
   const auto total = static_cast<std::size_t>(o.prompt_tokens + o.continuation_tokens);
   kvsieve::expects(total <= static_cast<std::size_t>(cfg.max_position_embeddings),
                    kvsieve::errc::invalid_argument, "prompt + continuation exceed the context");
   // Byte pieces long enough for `total` tokens of any tokenizer (>= 1 byte per token).
   const auto pieces =
-      eval::code_pieces(o.data, static_cast<std::size_t>(o.snippets), total * 4, 2);
+      eval::named_code_pieces(o.data, static_cast<std::size_t>(o.snippets), total * 4, 2);
   kvsieve::expects(pieces.size() == static_cast<std::size_t>(o.snippets), kvsieve::errc::io,
                    "not enough held-out files for --snippets");
-  for (const auto& text : pieces) {
+  std::vector<eval::workload::teacher_item> out;
+  for (const auto& [name, text] : pieces) {
     const auto ids = tok.encode(text, true);
     kvsieve::expects(ids.size() >= total, kvsieve::errc::io, "held-out piece too short");
     eval::workload::teacher_item item;
+    item.name = name;
     const auto p = static_cast<std::ptrdiff_t>(o.prompt_tokens);
     item.prompt.assign(ids.begin(), ids.begin() + p);
     item.continuation.assign(ids.begin() + p, ids.begin() + static_cast<std::ptrdiff_t>(total));
     item.continuation_bytes = tok.decode(item.continuation).size();
-    w.teacher.push_back(std::move(item));
+    out.push_back(std::move(item));
   }
+  return out;
+}
+
+/// --write-snippets: one JSON object per snippet ({"name", "prompt", "continuation"}).
+void write_snippets(const std::string& file,
+                    const std::vector<eval::workload::teacher_item>& snippets) {
+  std::ofstream f(file);
+  kvsieve::expects(f.good(), kvsieve::errc::io,
+                   [&] { return "--write-snippets: cannot open " + file + " for writing"; });
+  for (const auto& s : snippets) {
+    f << nlohmann::json{{"name", s.name}, {"prompt", s.prompt}, {"continuation", s.continuation}}
+             .dump()
+      << '\n';
+  }
+  f.close();
+  kvsieve::expects(!f.fail(), kvsieve::errc::io,
+                   [&] { return "--write-snippets: writing " + file + " failed"; });
+}
+
+auto build_workload(const options& o, const llama::config& cfg, const llama::tokenizer& tok)
+    -> eval::workload {
+  eval::workload w;
+  w.teacher = teacher_snippets(o, cfg, tok);
   for (std::int32_t i = 0; i < o.gen_prompts; ++i) {
     w.gen_prompts.push_back(w.teacher[static_cast<std::size_t>(i)].prompt);
   }
@@ -348,6 +381,12 @@ auto main(int argc, char** argv) -> int {
     const auto tok = llama::tokenizer::load(o.model_dir, cfg.vocab_size, cfg.bos_token_id,
                                             cfg.eos_token_ids);
     const auto classifier = tok.classifier();
+    if (!o.write_snippets.empty()) {
+      write_snippets(o.write_snippets, teacher_snippets(o, cfg, tok));
+      std::fprintf(stderr, "kvsieve-eval: wrote %d snippets to %s\n", o.snippets,
+                   o.write_snippets.c_str());
+      return 0;
+    }
     const eval::environment env{cfg, weights, tok, classifier};
     auto w = build_workload(o, cfg, tok);
     const auto profile_lengths = w.profile_lengths;

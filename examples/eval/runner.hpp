@@ -39,6 +39,7 @@ struct environment {
 
 struct workload {
   struct teacher_item {
+    std::string name;                       ///< the document the snippet comes from
     std::vector<std::int32_t> prompt;       ///< BOS + prompt tokens
     std::vector<std::int32_t> continuation; ///< scored tokens
     std::size_t continuation_bytes = 0;

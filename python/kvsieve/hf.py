@@ -155,13 +155,19 @@ class _Layer(CacheLayerMixin):
         self.seen += t
         return out.to(query.dtype)
 
-    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+    def get_mask_sizes(self, query_length: "int | torch.Tensor") -> tuple[int, int]:
+        # transformers >= 5.3 passes the query length, earlier 5.x the cache positions.
+        if isinstance(query_length, torch.Tensor):
+            query_length = query_length.shape[0]
         return self.seen + query_length, 0
 
     def get_seq_length(self) -> int:
         return self.seen
 
     def get_max_length(self) -> int:
+        return -1
+
+    def get_max_cache_shape(self) -> int:  # abstract before transformers 5.3
         return -1
 
     def reset(self) -> None:
