@@ -118,15 +118,6 @@ auto make_model(Ladder ladder, Profiler profiler, const store_geometry& g,
       cache(std::move(ladder), std::move(profiler), g, o), threshold);
 }
 
-template <class Ladder, class Profiler>
-auto make_model(element e, Ladder ladder, Profiler profiler, const store_geometry& g,
-                const cache_options& o, double threshold) -> std::unique_ptr<any_cache> {
-  if (e == element::bfloat16) {
-    return make_model<bfloat16>(std::move(ladder), std::move(profiler), g, o, threshold);
-  }
-  return make_model<float>(std::move(ladder), std::move(profiler), g, o, threshold);
-}
-
 } // namespace detail
 
 /// The cache of any ladder and profiler (a policy module's factory returns one); `threshold` is
@@ -135,7 +126,10 @@ template <class Ladder, class Profiler>
 [[nodiscard]] auto make_model(element e, Ladder ladder, Profiler profiler, const store_geometry& g,
                               const cache_options& o, double threshold)
     -> std::unique_ptr<any_cache> {
-  return detail::make_model(e, std::move(ladder), std::move(profiler), g, o, threshold);
+  if (e == element::bfloat16) {
+    return detail::make_model<bfloat16>(std::move(ladder), std::move(profiler), g, o, threshold);
+  }
+  return detail::make_model<float>(std::move(ladder), std::move(profiler), g, o, threshold);
 }
 
 /// Both sides of an any_cache pointer must agree on the layout of everything that crosses (the
@@ -174,10 +168,10 @@ struct policy_entry {
     });
     auto ladder = named_fastgen_ladder(s);
     check_compatible(*replay, ladder, g);
-    return detail::make_model(e, std::move(ladder), replay_profiler(*replay), g, o, no_threshold);
+    return make_model(e, std::move(ladder), replay_profiler(*replay), g, o, no_threshold);
   }
   return with_named_policy(s, [&](auto ladder, auto profiler) {
-    return detail::make_model(e, std::move(ladder), std::move(profiler), g, o,
+    return make_model(e, std::move(ladder), std::move(profiler), g, o,
                               s.name == "fastgen" ? s.threshold : no_threshold);
   });
 }
