@@ -69,14 +69,15 @@ struct ragged_cache {
   store_t store;
   std::int64_t tokens = 0;
 
-  static auto geometry(std::int64_t pages) -> kvsieve::store_geometry {
+  static auto geometry(std::int64_t pages, std::int32_t max_context) -> kvsieve::store_geometry {
     return {.n_seq = batch, .n_layer = 1, .n_head_kv = n_head_kv, .head_dim = head_dim,
-            .page_size = page_size, .max_pages = static_cast<std::size_t>(pages)};
+            .page_size = page_size, .max_pages = static_cast<std::size_t>(pages),
+            .max_context = max_context};
   }
 
   ragged_cache(const std::vector<std::int32_t>& sizes, std::int32_t max_context,
                std::int64_t pages)
-      : store(geometry(pages), max_context) {
+      : store(geometry(pages, max_context)) {
     std::int64_t used = 0;
     for (const auto n : sizes) {
       used += (n + page_size - 1) / page_size;
@@ -162,9 +163,11 @@ void BM_decode_step(benchmark::State& state) {
     const kvsieve::store_geometry g{.n_seq = batch, .n_layer = 1, .n_head_kv = n_head_kv,
                                     .head_dim = head_dim, .page_size = page_size,
                                     .max_pages = static_cast<std::size_t>(
-                                        batch * n_head_kv * ((context + steps) / page_size + 2))};
-    kc::adaptive_cache cache(kvsieve::make_fastgen_ladder(), kvsieve::recovery_profiler(0.95), g,
-                             context + steps, kvsieve::cache_options{.n_head_q = n_head_kv * group});
+                                        batch * n_head_kv * ((context + steps) / page_size + 2)),
+                                    .max_context = context + steps};
+    kc::adaptive_cache<kvsieve::fastgen_ladder, kvsieve::recovery_profiler, bfloat16> cache(
+        kvsieve::make_fastgen_ladder(), kvsieve::recovery_profiler(0.95), g,
+        kvsieve::cache_options{.n_head_q = n_head_kv * group});
     const auto L = static_cast<std::size_t>(context);
     const std::size_t qn = L * n_head_kv * group * head_dim;
     const std::size_t kn = L * n_head_kv * head_dim;
@@ -178,7 +181,9 @@ void BM_decode_step(benchmark::State& state) {
       kb::fill_uniform(q.data(), qn, 100U + static_cast<std::uint32_t>(s));
       kb::fill_uniform(k.data(), kn, 200U + static_cast<std::uint32_t>(s));
       kb::fill_uniform(v.data(), kn, 300U + static_cast<std::uint32_t>(s));
-      cache.prefill(s, 0, q.data(), k.data(), v.data(), classes, out.data());
+      cache.prefill(s, 0, {q.data(), {L, n_head_kv * group, head_dim}},
+                    {k.data(), {L, n_head_kv, head_dim}}, {v.data(), {L, n_head_kv, head_dim}},
+                    classes, {out.data(), {L, n_head_kv * group, head_dim}});
     }
     const std::size_t sq = static_cast<std::size_t>(batch) * n_head_kv * group * head_dim;
     const std::size_t sk = static_cast<std::size_t>(batch) * n_head_kv * head_dim;
@@ -191,7 +196,10 @@ void BM_decode_step(benchmark::State& state) {
     kb::gpu_timer timer;
     std::int64_t done = 0;
     auto step = [&] {
-      cache.decode(0, seqs, dq.data(), dk.data(), dv.data(), cls, dout.data());
+      cache.decode(0, seqs, {dq.data(), {batch, n_head_kv * group, head_dim}},
+                   {dk.data(), {batch, n_head_kv, head_dim}},
+                   {dv.data(), {batch, n_head_kv, head_dim}}, cls,
+                   {dout.data(), {batch, n_head_kv * group, head_dim}});
       ++done;
     };
     const double step_s = timer.median_seconds(15, step);
@@ -276,8 +284,9 @@ void BM_compaction(benchmark::State& state) {
     const kvsieve::store_geometry g{.n_seq = 1, .n_layer = 1, .n_head_kv = n_head_kv,
                                     .head_dim = head_dim, .page_size = page_size,
                                     .max_pages = static_cast<std::size_t>(
-                                        n_head_kv * (compaction_input::length / page_size + 1))};
-    store_t store(g, compaction_input::length);
+                                        n_head_kv * (compaction_input::length / page_size + 1)),
+                                    .max_context = compaction_input::length};
+    store_t store(g);
     kb::gpu_timer timer;
     constexpr std::int64_t warps_per_block = 8;
     const auto blocks = static_cast<unsigned>(kc::div_up(in.kept, warps_per_block));

@@ -3,7 +3,7 @@
 #pragma once
 /// The LLaMA forward pass of model.hpp on the GPU: the same equations in fp32, weights copied to
 /// the device once, matmuls by cuBLAS (SGEMM), the element-wise steps as small kernels, and the
-/// attention through kvsieve::cuda::adaptive_cache (device pointers). Only the logits come back.
+/// attention through the device kvsieve::adaptive_cache (cuda_views). Only the logits come back.
 /// Needs nvcc and cuBLAS; head_dim in {32, 64, 128, 256} (the CUDA attention kernels').
 
 #include <cmath>
@@ -168,8 +168,12 @@ public:
     kvsieve::expects(tokens.size() <= static_cast<std::size_t>(cfg_.max_position_embeddings),
                      kvsieve::errc::invalid_argument, "prompt exceeds max_position_embeddings");
     const std::size_t n = tokens.size();
+    const auto nh = static_cast<std::size_t>(cfg_.n_head);
+    const auto nkv = static_cast<std::size_t>(cfg_.n_head_kv);
+    const auto hd = static_cast<std::size_t>(cfg_.head_dim);
     forward(tokens, 0, [&](std::int32_t layer, float* q, float* k, float* v, float* out) {
-      cache.prefill(seq, layer, q, k, v, classes, out);
+      cache.prefill(seq, layer, {q, {n, nh, hd}}, {k, {n, nkv, hd}}, {v, {n, nkv, hd}}, classes,
+                    {out, {n, nh, hd}});
     });
     return logits(all_logits ? 0 : n - 1, n);
   }
@@ -181,8 +185,12 @@ public:
     kvsieve::expects(pos < cfg_.max_position_embeddings, kvsieve::errc::invalid_argument,
                      "the context is full (max_position_embeddings)");
     const std::int32_t one[1] = {token};
+    const auto nh = static_cast<std::size_t>(cfg_.n_head);
+    const auto nkv = static_cast<std::size_t>(cfg_.n_head_kv);
+    const auto hd = static_cast<std::size_t>(cfg_.head_dim);
     forward(one, pos, [&](std::int32_t layer, float* q, float* k, float* v, float* out) {
-      cache.decode(seq, layer, q, k, v, cls, out);
+      cache.decode(seq, layer, {q, {nh, hd}}, {k, {nkv, hd}}, {v, {nkv, hd}}, cls,
+                   {out, {nh, hd}});
     });
     return logits(0, 1);
   }

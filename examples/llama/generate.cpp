@@ -85,8 +85,7 @@ auto make_cache(Ladder ladder, Profiler profiler, const llama::config& cfg, std:
   return cache_type<Ladder, Profiler>(std::move(ladder), std::move(profiler),
                             {.n_seq = 1, .n_layer = cfg.n_layer, .n_head_kv = cfg.n_head_kv,
                              .head_dim = cfg.head_dim, .page_size = page_size,
-                             .max_pages = pages},
-                            cfg.max_position_embeddings,
+                             .max_pages = pages, .max_context = cfg.max_position_embeddings},
                             {.n_head_q = cfg.n_head, .n_sinks = sinks});
 }
 #else

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include <cache/backend.hpp>
 #include <common/catch.hpp>
 #include <reference/brute_force.hpp>
 
@@ -68,21 +69,29 @@ struct trace {
   std::vector<std::size_t> choices;                        // per head
 };
 
+/// Prefill then `p.steps` single-sequence decodes, every step recorded. The same calls for the
+/// host and the device cache: tensors live in the cache's memory space (backend.hpp).
 template <class Cache>
 auto run_cache(Cache& cache, const problem& p, std::int32_t seq = 0, std::int32_t layer = 0)
     -> trace {
+  using space = typename Cache::memory_space;
+  using mem = backend<space>;
   trace tr;
   const auto L = static_cast<std::size_t>(p.length);
   const auto hq = static_cast<std::size_t>(p.hq);
   const auto hkv = static_cast<std::size_t>(p.hkv);
   const auto d = static_cast<std::size_t>(p.d);
-  tr.prefill_out.resize(L * hq * d);
-  cache.prefill(seq, layer, {p.q.data(), {L, hq, d}}, {p.k.data(), {L, hkv, d}},
-                {p.v.data(), {L, hkv, d}}, p.classes, {tr.prefill_out.data(), {L, hq, d}});
+  const auto q = mem::upload(p.q);
+  const auto k = mem::upload(p.k);
+  const auto v = mem::upload(p.v);
+  auto out = mem::zeros(L * hq * d);
+  cache.prefill(seq, layer, cview_of<space, 3>(q, {L, hq, d}), cview_of<space, 3>(k, {L, hkv, d}),
+                cview_of<space, 3>(v, {L, hkv, d}), p.classes, view_of<space, 3>(out, {L, hq, d}));
+  tr.prefill_out = mem::download(out);
   auto snapshot = [&] {
     std::vector<std::vector<std::int32_t>> heads;
     for (std::int32_t h = 0; h < p.hkv; ++h) {
-      heads.push_back(reference::store_positions(cache.store(), {seq, layer, h}));
+      heads.push_back(mem::positions(cache, {seq, layer, h}));
     }
     tr.pos.push_back(std::move(heads));
   };
@@ -90,13 +99,18 @@ auto run_cache(Cache& cache, const problem& p, std::int32_t seq = 0, std::int32_
   for (std::int32_t h = 0; h < p.hkv; ++h) {
     tr.choices.push_back(cache.choice({seq, layer, h}));
   }
+  auto dout = mem::zeros(hq * d);
   for (std::size_t s = 0; s < static_cast<std::size_t>(p.steps); ++s) {
-    std::vector<float> out(hq * d);
-    cache.decode(seq, layer, {p.dq[s].data(), {hq, d}}, {p.dk[s].data(), {hkv, d}},
-                 {p.dv[s].data(), {hkv, d}}, p.dclasses[s], {out.data(), {hq, d}});
-    tr.outs.push_back(std::move(out));
+    const auto dq = mem::upload(p.dq[s]);
+    const auto dk = mem::upload(p.dk[s]);
+    const auto dv = mem::upload(p.dv[s]);
+    cache.decode(seq, layer, cview_of<space, 2>(dq, {hq, d}), cview_of<space, 2>(dk, {hkv, d}),
+                 cview_of<space, 2>(dv, {hkv, d}), p.dclasses[s],
+                 view_of<space, 2>(dout, {hq, d}));
+    tr.outs.push_back(mem::download(dout));
     snapshot();
   }
+  cache.synchronize();
   return tr;
 }
 

@@ -1,15 +1,18 @@
 // SPDX-FileCopyrightText: 2026 kvsieve contributors
 // SPDX-License-Identifier: Apache-2.0
-// The CUDA adaptive_cache against the host adaptive_cache, step for step: the same choices, the
-// same kept positions per head after prefill and after every decode step, the same outputs
-// (float tolerance), the same bytes resident. Random inputs make score ties improbable; a
+// The device cache against the host cache, step for step, through the very same calls
+// (cache/cache_fixture.hpp's run_cache and cache/shared_api.hpp run on either backend): the same
+// choices, the same kept positions per head after prefill and after every decode step, the same
+// outputs (float tolerance), the same bytes resident. Random inputs make score ties improbable; a
 // near-tie flipped by float rounding would show as a one-token difference in a budget head.
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "cache/cache_fixture.hpp"
+#include "cache/shared_api.hpp"
 #include "common/catch.hpp"
+#include "cuda/device_backend.hpp"
 
 #include <kvsieve/cache/cuda/adaptive_cache.cuh>
 #include <kvsieve/kvsieve.hpp>
@@ -19,58 +22,6 @@ using namespace kvsieve;
 using kvsieve::testing::make_problem;
 using kvsieve::testing::problem;
 using kvsieve::testing::trace;
-
-template <class T>
-auto device_copy(const std::vector<T>& host) -> cuda::device_buffer<T> {
-  cuda::device_buffer<T> d(std::max<std::size_t>(host.size(), 1));
-  d.upload(host);
-  return d;
-}
-
-template <class Cache>
-auto run_device(Cache& cache, const problem& p) -> trace {
-  trace tr;
-  const auto L = static_cast<std::size_t>(p.length);
-  const auto hq = static_cast<std::size_t>(p.hq);
-  const auto d = static_cast<std::size_t>(p.d);
-  auto q = device_copy(p.q);
-  auto k = device_copy(p.k);
-  auto v = device_copy(p.v);
-  cuda::device_buffer<float> out(L * hq * d);
-  cache.prefill(0, 0, q.data(), k.data(), v.data(), p.classes, out.data());
-  tr.prefill_out.resize(L * hq * d);
-  out.download(tr.prefill_out);
-  auto snapshot = [&] {
-    std::vector<std::vector<std::int32_t>> heads;
-    for (std::int32_t h = 0; h < p.hkv; ++h) {
-      std::vector<std::int32_t> pos;
-      for (const auto& t : cache.store().tokens({0, 0, h})) {
-        pos.push_back(t.meta.position);
-      }
-      std::sort(pos.begin(), pos.end());
-      heads.push_back(std::move(pos));
-    }
-    tr.pos.push_back(std::move(heads));
-  };
-  snapshot();
-  for (std::int32_t h = 0; h < p.hkv; ++h) {
-    tr.choices.push_back(cache.choice({0, 0, h}));
-  }
-  cuda::device_buffer<float> dq(hq * d), dk(static_cast<std::size_t>(p.hkv) * d),
-      dv(static_cast<std::size_t>(p.hkv) * d), dout(hq * d);
-  for (std::size_t s = 0; s < static_cast<std::size_t>(p.steps); ++s) {
-    dq.upload(p.dq[s]);
-    dk.upload(p.dk[s]);
-    dv.upload(p.dv[s]);
-    cache.decode(0, 0, dq.data(), dk.data(), dv.data(), p.dclasses[s], dout.data());
-    std::vector<float> o(hq * d);
-    dout.download(o);
-    tr.outs.push_back(std::move(o));
-    snapshot();
-  }
-  cache.synchronize();
-  return tr;
-}
 
 void expect_same_trace(const trace& host, const trace& dev, double tol) {
   REQUIRE(dev.choices == host.choices);
@@ -95,13 +46,14 @@ void compare(const Ladder& ladder, double threshold, const problem& p, cache_opt
              std::int32_t page_size) {
   opt.n_head_q = p.hq;
   const store_geometry g{.n_seq = 1, .n_layer = 1, .n_head_kv = p.hkv, .head_dim = p.d,
-                         .page_size = page_size, .max_pages = 4096};
+                         .page_size = page_size, .max_pages = 4096,
+                         .max_context = p.length + p.steps + 1};
   adaptive_cache<Ladder, recovery_profiler, paged_store<T>> host(
       ladder, recovery_profiler(threshold), g, opt);
   const auto expect = kvsieve::testing::run_cache(host, p);
-  cuda::adaptive_cache<Ladder, recovery_profiler, T> dev(ladder, recovery_profiler(threshold), g,
-                                                         p.length + p.steps + 1, opt);
-  const auto got = run_device(dev, p);
+  adaptive_cache<Ladder, recovery_profiler, paged_store<T, cuda_space>> dev(
+      ladder, recovery_profiler(threshold), g, opt);
+  const auto got = kvsieve::testing::run_cache(dev, p);
   expect_same_trace(expect, got, std::is_same_v<T, float> ? 2e-4 : 2e-3);
   const auto hr = host.report();
   const auto dr = dev.report();
@@ -195,81 +147,105 @@ TEST_CASE("CUDA cache: more than 1024 evictions in one step (slow compaction pat
   }
 }
 
-TEST_CASE("CUDA cache: argument errors", "[cuda][cache]") {
-  const store_geometry g{.n_seq = 2, .n_layer = 1, .n_head_kv = 2, .head_dim = 64,
-                         .page_size = 16, .max_pages = 64};
-  cuda::adaptive_cache dev(make_fastgen_ladder(), recovery_profiler(0.9), g, 256,
-                           cache_options{.n_head_q = 4});
-  cuda::device_buffer<float> buf(4096);
-  const token_class cls[1] = {token_class::none};
-  const std::int32_t seqs[2] = {0, 0};
-  CHECK_THROWS_AS(dev.decode(0, 0, buf.data(), buf.data(), buf.data(), token_class::none,
-                             buf.data()),
-                  error); // decode before prefill
-  CHECK_THROWS_AS(dev.decode(0, seqs, buf.data(), buf.data(), buf.data(), cls, buf.data()),
-                  error); // one class for a batch of two
-  CHECK_THROWS_AS(dev.prefill(2, 0, buf.data(), buf.data(), buf.data(), {}, buf.data()), error);
-  CHECK_THROWS_AS(dev.prefill(0, 0, buf.data(), buf.data(), buf.data(), {}, buf.data()), error);
-  const auto p = make_problem(300, 4, 2, 64, 0, 3); // longer than max_context 256
-  CHECK_THROWS_AS(dev.prefill(0, 0, buf.data(), buf.data(), buf.data(), p.classes, buf.data()),
-                  error);
+namespace {
+auto make_device(const store_geometry& g, const cache_options& opt) {
+  return cuda::adaptive_cache<fastgen_ladder, recovery_profiler, kvsieve::bfloat16>(
+      make_fastgen_ladder(), recovery_profiler(0.9), g, opt);
+}
+auto make_device_float(const store_geometry& g, const cache_options& opt) {
+  return cuda::adaptive_cache<fastgen_ladder, recovery_profiler, float>(
+      make_fastgen_ladder(), recovery_profiler(0.9), g, opt);
+}
+} // namespace
+
+TEST_CASE("CUDA cache: argument errors of the shared API", "[cuda][cache]") {
+  kvsieve::testing::argument_errors(make_device);
 }
 
-TEST_CASE("CUDA cache: device out-of-memory at prefill and at decode leaves it usable",
+TEST_CASE("CUDA cache: a batched decode equals single decodes", "[cuda][cache]") {
+  kvsieve::testing::batch_equals_single(make_device_float, 8, 2, 64, 24);
+  kvsieve::testing::batch_equals_single(make_device, 4, 4, 32, 12);
+}
+
+TEST_CASE("CUDA cache: what the device prefill does not support yet is refused", "[cuda][cache]") {
+  const store_geometry g{.n_seq = 1, .n_layer = 1, .n_head_kv = 2, .head_dim = 64,
+                         .page_size = 16, .max_pages = 64};
+  cuda::adaptive_cache<ladder<policies::tova>, recovery_profiler, float> dev(
+      ladder<policies::tova>(policies::tova(16)), recovery_profiler(1.0), g,
+      cache_options{.n_head_q = 4});
+  const auto p = make_problem(20, 4, 2, 64, 0, 3);
+  using mem = kvsieve::testing::backend<cuda_space>;
+  const auto q = mem::upload(p.q);
+  const auto k = mem::upload(p.k);
+  auto out = mem::zeros(p.q.size());
+  kvsieve::testing::expect_errc([&] {
+    dev.prefill(0, 0, cuda_view<const float, 3>(q.data(), {20, 4, 64}),
+                cuda_view<const float, 3>(k.data(), {20, 2, 64}),
+                cuda_view<const float, 3>(k.data(), {20, 2, 64}), p.classes,
+                cuda_view<float, 3>(out.data(), {20, 4, 64}));
+  }, errc::invalid_argument);
+  CHECK(dev.length(0, 0) == 0);
+}
+
+TEST_CASE("CUDA cache: device out-of-memory at prefill and at decode; the error is sticky",
           "[cuda][cache]") {
   using full_ladder = ladder<policies::full>;
+  using mem = kvsieve::testing::backend<cuda_space>;
   const store_geometry g{.n_seq = 2, .n_layer = 1, .n_head_kv = 2, .head_dim = 64,
-                         .page_size = 16, .max_pages = 8};
-  cuda::adaptive_cache dev(full_ladder{}, recovery_profiler(1.0), g, 256,
-                           cache_options{.n_head_q = 4});
+                         .page_size = 16, .max_pages = 8, .max_context = 256};
+  cuda::adaptive_cache<full_ladder, recovery_profiler, float> dev(
+      full_ladder{}, recovery_profiler(1.0), g, cache_options{.n_head_q = 4});
+  auto prefill = [&](std::int32_t seq, const kvsieve::testing::problem& p) {
+    const auto L = static_cast<std::size_t>(p.length);
+    const auto q = mem::upload(p.q);
+    const auto k = mem::upload(p.k);
+    const auto v = mem::upload(p.v);
+    auto out = mem::zeros(p.q.size());
+    dev.prefill(seq, 0, cuda_view<const float, 3>(q.data(), {L, 4, 64}),
+                cuda_view<const float, 3>(k.data(), {L, 2, 64}),
+                cuda_view<const float, 3>(v.data(), {L, 2, 64}), p.classes,
+                cuda_view<float, 3>(out.data(), {L, 4, 64}));
+  };
+  auto decode = [&](std::int32_t seq, const kvsieve::testing::problem& p, std::size_t s) {
+    const auto q = mem::upload(p.dq[s]);
+    const auto k = mem::upload(p.dk[s]);
+    const auto v = mem::upload(p.dv[s]);
+    auto out = mem::zeros(p.dq[s].size());
+    dev.decode(seq, 0, cuda_view<const float, 2>(q.data(), {4, 64}),
+               cuda_view<const float, 2>(k.data(), {2, 64}),
+               cuda_view<const float, 2>(v.data(), {2, 64}), token_class::none,
+               cuda_view<float, 2>(out.data(), {4, 64}));
+  };
   // Prefill: 100 tokens need 7 pages per head, 14 > 8.
-  const auto big = make_problem(100, 4, 2, 64, 0, 3);
-  auto q = device_copy(big.q);
-  auto k = device_copy(big.k);
-  auto v = device_copy(big.v);
-  cuda::device_buffer<float> out(big.q.size());
-  try {
-    dev.prefill(0, 0, q.data(), k.data(), v.data(), big.classes, out.data());
-    FAIL("a prefill larger than the pool did not throw");
-  } catch (const error& e) {
-    CHECK(e.code() == errc::out_of_memory);
-  }
+  kvsieve::testing::expect_errc([&] { prefill(0, make_problem(100, 4, 2, 64, 0, 3)); },
+                                errc::out_of_memory);
   CHECK(dev.store().bytes_resident() == 0);
   CHECK(dev.length(0, 0) == 0);
   // 64 tokens fill the pool exactly (4 pages per head); the first decode step needs two more.
-  const auto fit = make_problem(64, 4, 2, 64, 1, 4);
-  auto fq = device_copy(fit.q);
-  auto fk = device_copy(fit.k);
-  auto fv = device_copy(fit.v);
-  dev.prefill(0, 0, fq.data(), fk.data(), fv.data(), fit.classes, out.data());
+  const auto fit = make_problem(64, 4, 2, 64, 2, 4);
+  prefill(0, fit);
   CHECK(dev.store().pages_in_use() == 8);
-  auto dq = device_copy(fit.dq[0]);
-  auto dk = device_copy(fit.dk[0]);
-  auto dv = device_copy(fit.dv[0]);
-  dev.decode(0, 0, dq.data(), dk.data(), dv.data(), token_class::none, out.data());
-  try {
-    dev.synchronize();
-    FAIL("a decode step past the pool did not raise at synchronize()");
-  } catch (const error& e) {
-    CHECK(e.code() == errc::out_of_memory);
-  }
+  decode(0, fit, 0);
+  kvsieve::testing::expect_errc([&] { dev.synchronize(); }, errc::out_of_memory);
+  // Sticky: every later call raises it until clear_error(); nothing ran on the device.
+  kvsieve::testing::expect_errc([&] { dev.synchronize(); }, errc::out_of_memory);
+  kvsieve::testing::expect_errc([&] { decode(0, fit, 1); }, errc::out_of_memory);
+  kvsieve::testing::expect_errc([&] { dev.release(0); }, errc::out_of_memory);
+  kvsieve::testing::expect_errc([&] { static_cast<void>(dev.report()); }, errc::out_of_memory);
+  dev.clear_error();
   CHECK(dev.length(0, 0) == 64); // the failed step changed nothing
   CHECK(dev.store().size({0, 0, 0}) == 64);
   CHECK(dev.store().size({0, 0, 1}) == 64);
+  dev.synchronize();
   dev.release(0);
   CHECK(dev.store().bytes_resident() == 0);
   const auto small = make_problem(40, 4, 2, 64, 3, 5);
-  auto sq = device_copy(small.q);
-  auto sk = device_copy(small.k);
-  auto sv = device_copy(small.v);
-  dev.prefill(1, 0, sq.data(), sk.data(), sv.data(), small.classes, out.data());
+  prefill(1, small);
   for (std::size_t s = 0; s < 3; ++s) {
-    auto a = device_copy(small.dq[s]);
-    auto b = device_copy(small.dk[s]);
-    auto c = device_copy(small.dv[s]);
-    dev.decode(1, 0, a.data(), b.data(), c.data(), token_class::none, out.data());
+    decode(1, small, s);
   }
   dev.synchronize();
   CHECK(dev.length(1, 0) == 43);
   CHECK(dev.store().size({1, 0, 1}) == 43);
+  CHECK(dev.report().heads.size() == 2);
 }

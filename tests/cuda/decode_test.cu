@@ -34,9 +34,10 @@ void check_ragged(const ragged_case& c, std::uint32_t seed) {
   }
   const store_geometry g{.n_seq = n_seq, .n_layer = 1, .n_head_kv = c.hkv, .head_dim = c.d,
                          .page_size = c.page_size,
-                         .max_pages = static_cast<std::size_t>(pages + 1)};
+                         .max_pages = static_cast<std::size_t>(pages + 1),
+                         .max_context = lmax};
   paged_store<T> host(g);
-  paged_store<T, cuda_space> dev(g, lmax);
+  paged_store<T, cuda_space> dev(g);
   std::mt19937 rng(seed);
   std::normal_distribution<float> val;
   const auto d = static_cast<std::size_t>(c.d);

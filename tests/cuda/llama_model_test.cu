@@ -35,7 +35,8 @@ auto geometry(const llama::config& cfg) -> kvsieve::store_geometry {
   return {.n_seq = 1, .n_layer = cfg.n_layer, .n_head_kv = cfg.n_head_kv,
           .head_dim = cfg.head_dim, .page_size = 16,
           .max_pages = static_cast<std::size_t>(cfg.n_layer * cfg.n_head_kv *
-                                                (cfg.max_position_embeddings / 16 + 1))};
+                                                (cfg.max_position_embeddings / 16 + 1)),
+          .max_context = cfg.max_position_embeddings};
 }
 } // namespace
 
@@ -48,7 +49,7 @@ TEST_CASE("CUDA decoder: the bundled tiny model matches transformers", "[cuda][l
   const std::vector<kvsieve::token_class> classes(ids.size(), kvsieve::token_class::none);
   using cache_t = kvsieve::cuda::adaptive_cache<full_ladder, kvsieve::recovery_profiler, float>;
   cache_t cache(full_ladder{}, kvsieve::recovery_profiler(1.0), geometry(cfg),
-                cfg.max_position_embeddings, {.n_head_q = cfg.n_head});
+                {.n_head_q = cfg.n_head});
   llama::gpu::model<cache_t> model(cfg, weights);
   const auto logits = model.prefill(cache, 0, ids, classes, /*all_logits=*/true);
   const auto vocab = static_cast<std::size_t>(cfg.vocab_size);
@@ -90,7 +91,7 @@ TEST_CASE("CUDA decoder with FastGen: the CPU decoder's choices, tokens and memo
   using cpu_cache = kvsieve::adaptive_cache<kvsieve::fastgen_ladder, kvsieve::recovery_profiler>;
   const auto g = geometry(cfg);
   gpu_cache gc(kvsieve::make_fastgen_ladder(), kvsieve::recovery_profiler(0.9), g,
-               cfg.max_position_embeddings, {.n_head_q = cfg.n_head});
+               {.n_head_q = cfg.n_head});
   cpu_cache cc(kvsieve::make_fastgen_ladder(), kvsieve::recovery_profiler(0.9), g,
                {.n_head_q = cfg.n_head});
   llama::gpu::model<gpu_cache> gm(cfg, weights);

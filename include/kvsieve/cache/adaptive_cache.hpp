@@ -13,6 +13,13 @@
 /// With cache_options::threads, prefill runs its query heads and decode the attention of its KV
 /// heads on that pool; the results are the same for any thread count.
 /// Not thread-safe: one cache per thread, or external locking.
+///
+/// One class template for both backends: the store's memory space picks it. Store = paged_store<T>
+/// (or any host_kv_store) is this host cache; Store = paged_store<T, cuda_space> is the device
+/// cache (cache/cuda/adaptive_cache.cuh, nvcc only), with the same constructor, the same calls
+/// taking tensor_views of its space, and the same report. The device cache adds an optional
+/// stream and defers device errors to synchronize(); on the host, synchronize() and clear_error()
+/// have nothing to do.
 
 #include <algorithm>
 #include <array>
@@ -27,6 +34,7 @@
 
 #include <kvsieve/attention/decode.hpp>
 #include <kvsieve/attention/prefill.hpp>
+#include <kvsieve/cache/detail/cache_state.hpp>
 #include <kvsieve/cache/options.hpp>
 #include <kvsieve/cache/step_algorithm.hpp>
 #include <kvsieve/core/error.hpp>
@@ -41,13 +49,31 @@
 
 namespace kvsieve {
 
-template <candidate_ladder Ladder, profiler Profiler, host_kv_store Store = paged_store<float>>
+template <candidate_ladder Ladder, profiler Profiler, kv_store Store = paged_store<float>>
   requires std::constructible_from<Store, const store_geometry&>
 class adaptive_cache {
+  // A store that is not a host_kv_store is refused here, naming the piece it lacks (the device
+  // store selects the partial specialisation in cache/cuda/adaptive_cache.cuh instead).
+  static_assert(Store::memory_space::host_accessible,
+                "kvsieve::adaptive_cache: a device store needs the device cache: include "
+                "<kvsieve/cache/cuda/adaptive_cache.cuh> (nvcc) and use paged_store<T, cuda_space>");
+  static_assert(storage_element<typename Store::value_type>,
+                "kvsieve::adaptive_cache: the store's value_type is not a storage_element");
+  static_assert(host_pages<Store>,
+                "kvsieve::adaptive_cache: the store does not model host_pages (page_count(head), "
+                "page(head, p) as page_view): the host cache reads K and V page by page");
+  static_assert(host_metadata<Store>,
+                "kvsieve::adaptive_cache: the store does not model host_metadata (meta(head, "
+                "slot), set_reason(head, slot, r))");
+  static_assert(capacity_checked<Store>,
+                "kvsieve::adaptive_cache: the store does not model capacity_checked "
+                "(pages_to_append(head), can_allocate(n))");
+
 public:
   using ladder_type = Ladder;
   using profiler_type = Profiler;
   using store_type = Store;
+  using memory_space = typename Store::memory_space;
 
   /// Throws errc::invalid_argument for a bad geometry, n_head_q not a multiple of n_head_kv,
   /// negative n_sinks or recovery_rows, or a non-finite/negative scale.
@@ -94,6 +120,12 @@ public:
     expects(length < static_cast<std::size_t>(INT32_MAX), errc::invalid_argument,
             "prompt longer than 2^31 - 1 tokens", where);
     const auto& g = store_.geometry();
+    expects(detail::within_context(g, static_cast<std::int64_t>(length)), errc::out_of_range,
+            [&] {
+              return fmt::format("prompt of {} tokens exceeds the geometry's max_context ({})",
+                                 length, g.max_context);
+            },
+            where);
     const auto hq = static_cast<std::size_t>(opt_.n_head_q);
     const auto hkv = static_cast<std::size_t>(g.n_head_kv);
     const auto d = static_cast<std::size_t>(g.head_dim);
@@ -173,15 +205,14 @@ public:
 
   /// One generation step for one (sequence, layer). q, out: [n_head_q, head_dim];
   /// k, v: [n_head_kv, head_dim] post-RoPE at position length(seq, layer); cls: the new token's
-  /// class. Throws: errc::out_of_range, errc::shape_mismatch (each tensor against the geometry),
-  /// errc::invalid_argument (a NaN or infinity under cache_options::reject_non_finite),
-  /// errc::bad_state (decode before prefill), errc::out_of_memory (checked before anything
-  /// changes). Argument errors cite `where`, the caller.
+  /// class. Throws: errc::out_of_range (seq, layer; the step would pass geometry.max_context),
+  /// errc::shape_mismatch (each tensor against the geometry), errc::invalid_argument (a NaN or
+  /// infinity under cache_options::reject_non_finite), errc::bad_state (decode before prefill),
+  /// errc::out_of_memory (checked before anything changes). Argument errors cite `where`.
   void decode(std::int32_t seq, std::int32_t layer, tensor_view<const float, 2> q,
               tensor_view<const float, 2> k, tensor_view<const float, 2> v, token_class cls,
               tensor_view<float, 2> out,
               std::source_location where = std::source_location::current()) {
-    auto& ls = layer_state(seq, layer, where);
     const auto& g = store_.geometry();
     const auto hq = static_cast<std::size_t>(opt_.n_head_q);
     const auto hkv = static_cast<std::size_t>(g.n_head_kv);
@@ -190,63 +221,55 @@ public:
     k.expect_shape("decode k", {hkv, d}, where);
     v.expect_shape("decode v", {hkv, d}, where);
     out.expect_shape("decode out", {hq, d}, where);
+    const std::int32_t seqs[1] = {seq};
+    expect_steppable(layer, seqs, where);
     if (opt_.reject_non_finite) {
       q.expect_finite("decode q", where);
       k.expect_finite("decode k", where);
       v.expect_finite("decode v", where);
     }
-    expects(ls.length > 0, errc::bad_state, [&] {
-      return fmt::format("decode before prefill for sequence {} layer {}", seq, layer);
-    }, where);
-    expects(ls.length < INT32_MAX, errc::bad_state, "sequence length would exceed 2^31 - 1",
-            where);
-    std::size_t pages = 0;
-    for (std::int32_t h = 0; h < g.n_head_kv; ++h) {
-      pages += store_.pages_to_append({seq, layer, h});
+    expect_pages(layer, seqs);
+    step(seq, layer, q.data(), k.data(), v.data(), cls, out.data());
+  }
+
+  /// One generation step of a batch of B distinct, prefilled sequences at one layer, the device
+  /// cache's batched call: row b of q, out [B, n_head_q, head_dim] and k, v [B, n_head_kv,
+  /// head_dim] belongs to seqs[b], whose new token has class cls[b]. The same as B single decodes
+  /// in order, except that every check (the pool's capacity included) is made before any
+  /// sequence changes: a batch either steps whole or throws with nothing changed. Throws as
+  /// decode above, and errc::invalid_argument for an empty batch or a sequence listed twice,
+  /// errc::shape_mismatch when B differs between seqs, cls and the tensors.
+  void decode(std::int32_t layer, std::span<const std::int32_t> seqs,
+              tensor_view<const float, 3> q, tensor_view<const float, 3> k,
+              tensor_view<const float, 3> v, std::span<const token_class> cls,
+              tensor_view<float, 3> out,
+              std::source_location where = std::source_location::current()) {
+    const auto& g = store_.geometry();
+    const auto hq = static_cast<std::size_t>(opt_.n_head_q);
+    const auto hkv = static_cast<std::size_t>(g.n_head_kv);
+    const auto d = static_cast<std::size_t>(g.head_dim);
+    const std::array<named_rows, 6> rows{{{"seqs", seqs.size()},
+                                          {"q", q.extent(0)},
+                                          {"k", k.extent(0)},
+                                          {"v", v.extent(0)},
+                                          {"cls", cls.size()},
+                                          {"out", out.extent(0)}}};
+    const auto nb = agreed_rows("decode", rows, where);
+    q.expect_shape("decode q", {nb, hq, d}, where);
+    k.expect_shape("decode k", {nb, hkv, d}, where);
+    v.expect_shape("decode v", {nb, hkv, d}, where);
+    out.expect_shape("decode out", {nb, hq, d}, where);
+    expect_steppable(layer, seqs, where);
+    if (opt_.reject_non_finite) {
+      q.expect_finite("decode q", where);
+      k.expect_finite("decode k", where);
+      v.expect_finite("decode v", where);
     }
-    expects(store_.can_allocate(pages), errc::out_of_memory, [&] {
-      return fmt::format("page pool cannot hold one more token for sequence {} layer {}", seq,
-                         layer);
-    });
-    if (opt_.generated == generated_class_mode::frozen) {
-      cls = token_class::none;
+    expect_pages(layer, seqs);
+    for (std::size_t b = 0; b < nb; ++b) {
+      step(seqs[b], layer, q.data() + b * hq * d, k.data() + b * hkv * d,
+           v.data() + b * hkv * d, cls[b], out.data() + b * hq * d);
     }
-    const step_context ctx{ls.length + 1, ls.prompt_length};
-    // Three passes over the KV heads: append (store and policy state, serial), attention (each
-    // head alone: parallel when the layer has enough of it), scores and eviction (serial).
-    double macs = 0.0;
-    for (std::int32_t h = 0; h < g.n_head_kv; ++h) {
-      const head_id id{seq, layer, h};
-      auto& hs = heads_[store_.index(id)];
-      ladder_.visit(hs.choice, [&](const auto& pol) {
-        steps_[static_cast<std::size_t>(h)] = begin_step(pol, hs, id, k, v, cls, ctx);
-      });
-      macs += 2.0 * static_cast<double>(store_.size(id)) * static_cast<double>(d * group_);
-    }
-    const std::size_t workers = macs >= parallel_min_macs ? threads() : 1;
-    run(workers, hkv, [&](std::size_t b, std::size_t e, std::size_t slot) {
-      for (std::size_t h = b; h < e; ++h) {
-        const head_id id{seq, layer, static_cast<std::int32_t>(h)};
-        auto& probs = probs_[h];
-        probs.resize(static_cast<std::size_t>(store_.size(id)));
-        const auto qh = h * static_cast<std::size_t>(group_);
-        attend_paged(store_, id, q.data() + qh * d, out.data() + qh * d, group_, scale(),
-                     opt_.group, decode_scratch_[slot], std::span(probs));
-      }
-    });
-    std::int64_t kept = 0;
-    for (std::int32_t h = 0; h < g.n_head_kv; ++h) {
-      const head_id id{seq, layer, h};
-      auto& hs = heads_[store_.index(id)];
-      ladder_.visit(hs.choice, [&](const auto& pol) {
-        finish_step(pol, hs, id, steps_[static_cast<std::size_t>(h)], probs_[static_cast<std::size_t>(h)], ctx);
-      });
-      kept += store_.size(id);
-    }
-    ls.length = ctx.length;
-    ls.kept_fraction_sum += static_cast<double>(kept) /
-                            (static_cast<double>(ctx.length) * static_cast<double>(g.n_head_kv));
-    ++ls.decode_steps;
   }
 
   /// Frees every page of sequence `seq` and forgets its state; it can be prefilled again.
@@ -279,63 +302,35 @@ public:
 
   /// Choices, memory and timings of every prefilled (sequence, layer).
   [[nodiscard]] auto report() const -> cache_report {
-    cache_report r;
-    const auto& g = store_.geometry();
-    for (std::size_t i = 0; i < Ladder::size; ++i) {
-      r.policy_counts.emplace_back(Ladder::name(i), 0);
-    }
-    double fraction_sum = 0.0;
-    std::int64_t steps = 0;
-    const auto page_size = static_cast<std::size_t>(g.page_size);
-    for (std::int32_t s = 0; s < g.n_seq; ++s) {
-      for (std::int32_t l = 0; l < g.n_layer; ++l) {
-        const auto& ls = layers_[layer_index(s, l)];
-        if (ls.length == 0) {
-          continue;
-        }
-        fraction_sum += ls.kept_fraction_sum;
-        steps += ls.decode_steps;
-        const auto len = static_cast<std::size_t>(ls.length);
-        for (std::int32_t h = 0; h < g.n_head_kv; ++h) {
-          const head_id id{s, l, h};
-          const auto& hs = heads_[store_.index(id)];
-          const std::int32_t kept = store_.size(id);
-          r.heads.push_back({id, hs.choice, Ladder::name(hs.choice), kept, ls.length,
-                             hs.recovered,
-                             std::vector<double>(hs.candidates.begin(), hs.candidates.end()),
-                             hs.end_budget, hs.algo.budget >= 0});
-          ++r.policy_counts[hs.choice].second;
-          r.bytes_full += (len + page_size - 1) / page_size * store_.page_bytes();
-          r.kv_bytes_full += len * store_.kv_bytes_per_token();
-          r.kv_bytes_kept += static_cast<std::size_t>(kept) * store_.kv_bytes_per_token();
-        }
-      }
-    }
-    r.bytes_resident = store_.bytes_resident();
-    r.mean_kept_fraction = steps == 0 ? 1.0 : fraction_sum / static_cast<double>(steps);
-    r.prefill_attention_seconds = prefill_seconds_;
-    r.profile_seconds = profile_seconds_;
-    return r;
+    return detail::make_report<Ladder>(
+        store_, std::span<const layer_entry>(layers_),
+        [&](std::size_t i) -> const head_entry& { return heads_[i]; },
+        [&](std::size_t i) { return store_.size(heads_index_id(i)); }, prefill_seconds_,
+        profile_seconds_);
   }
+
+  /// The device cache's deferred-error calls; the host cache raises every error at the call that
+  /// caused it, so there is nothing to wait for or to clear.
+  void synchronize() const noexcept {}
+  void clear_error() noexcept {}
 
 private:
   using clock = std::chrono::steady_clock;
   static constexpr bool layer_wide = layer_profiler<Profiler>;
 
-  struct layer_entry {
-    std::int32_t length = 0;
-    std::int32_t prompt_length = 0;
-    double kept_fraction_sum = 0.0;
-    std::int64_t decode_steps = 0;
+  using layer_entry = detail::layer_entry;
+  struct head_entry : detail::head_summary<Ladder::size> {
+    step_state algo; ///< Algorithm 2's window, budget and recent slots
   };
 
-  struct head_entry {
-    std::uint8_t choice = 0;
-    float recovered = 1.0F;
-    std::array<float, Ladder::size> candidates{}; ///< recovered mass of every candidate
-    std::int32_t end_budget = -1;  ///< the budget at the end of prefill (-1: none), for reports
-    step_state algo;               ///< Algorithm 2's window, budget and recent slots
-  };
+  // The head_id of flat head index i (store.index's inverse), for the report.
+  [[nodiscard]] auto heads_index_id(std::size_t i) const -> head_id {
+    const auto& g = store_.geometry();
+    const auto hkv = static_cast<std::size_t>(g.n_head_kv);
+    const auto nl = static_cast<std::size_t>(g.n_layer);
+    return {static_cast<std::int32_t>(i / hkv / nl), static_cast<std::int32_t>(i / hkv % nl),
+            static_cast<std::int32_t>(i % hkv)};
+  }
 
   /// Threads available to the attention loops (1 without a pool).
   [[nodiscard]] auto threads() const -> std::size_t {
@@ -382,6 +377,99 @@ private:
     return {id.seq, id.layer, id.head, g.n_layer, g.n_head_kv, length};
   }
 
+  // The checks of a decode step of `seqs` at `layer` that need no tensor: indices, a non-empty
+  // batch of distinct prefilled sequences, room under max_context.
+  void expect_steppable(std::int32_t layer, std::span<const std::int32_t> seqs,
+                        std::source_location where) {
+    expects(!seqs.empty(), errc::invalid_argument, "decode batch of 0 sequences", where);
+    const auto& g = store_.geometry();
+    for (std::size_t b = 0; b < seqs.size(); ++b) {
+      const std::int32_t seq = seqs[b];
+      const auto& ls = layer_state(seq, layer, where);
+      expects(std::find(seqs.begin(), seqs.begin() + static_cast<std::ptrdiff_t>(b), seq) ==
+                  seqs.begin() + static_cast<std::ptrdiff_t>(b),
+              errc::invalid_argument,
+              [&] { return fmt::format("sequence {} appears twice in one decode batch", seq); },
+              where);
+      expects(ls.length > 0, errc::bad_state, [&] {
+        return fmt::format("decode before prefill for sequence {} layer {}", seq, layer);
+      }, where);
+      expects(ls.length < INT32_MAX, errc::bad_state, "sequence length would exceed 2^31 - 1",
+              where);
+      expects(detail::within_context(g, std::int64_t{ls.length} + 1), errc::out_of_range, [&] {
+        return fmt::format("sequence {} layer {} reached the geometry's max_context ({})", seq,
+                           layer, g.max_context);
+      }, where);
+    }
+  }
+
+  // The pool must hold one more token of every head of `seqs` before anything changes.
+  void expect_pages(std::int32_t layer, std::span<const std::int32_t> seqs) {
+    std::size_t pages = 0;
+    for (const std::int32_t seq : seqs) {
+      for (std::int32_t h = 0; h < store_.geometry().n_head_kv; ++h) {
+        pages += store_.pages_to_append({seq, layer, h});
+      }
+    }
+    expects(store_.can_allocate(pages), errc::out_of_memory, [&] {
+      return seqs.size() == 1
+                 ? fmt::format("page pool cannot hold one more token for sequence {} layer {}",
+                               seqs[0], layer)
+                 : fmt::format("page pool cannot hold one more token for each of the {} "
+                               "sequences of the batch at layer {}",
+                               seqs.size(), layer);
+    });
+  }
+
+  // One checked step of one sequence: q, out [n_head_q, head_dim]; k, v [n_head_kv, head_dim].
+  void step(std::int32_t seq, std::int32_t layer, const float* q, const float* k, const float* v,
+            token_class cls, float* out) {
+    auto& ls = layers_[layer_index(seq, layer)];
+    const auto& g = store_.geometry();
+    const auto hkv = static_cast<std::size_t>(g.n_head_kv);
+    const auto d = static_cast<std::size_t>(g.head_dim);
+    if (opt_.generated == generated_class_mode::frozen) {
+      cls = token_class::none;
+    }
+    const step_context ctx{ls.length + 1, ls.prompt_length};
+    // Three passes over the KV heads: append (store and policy state, serial), attention (each
+    // head alone: parallel when the layer has enough of it), scores and eviction (serial).
+    double macs = 0.0;
+    for (std::int32_t h = 0; h < g.n_head_kv; ++h) {
+      const head_id id{seq, layer, h};
+      auto& hs = heads_[store_.index(id)];
+      ladder_.visit(hs.choice, [&](const auto& pol) {
+        steps_[static_cast<std::size_t>(h)] = begin_step(pol, hs, id, k, v, cls, ctx);
+      });
+      macs += 2.0 * static_cast<double>(store_.size(id)) * static_cast<double>(d * group_);
+    }
+    const std::size_t workers = macs >= parallel_min_macs ? threads() : 1;
+    run(workers, hkv, [&](std::size_t b, std::size_t e, std::size_t slot) {
+      for (std::size_t h = b; h < e; ++h) {
+        const head_id id{seq, layer, static_cast<std::int32_t>(h)};
+        auto& probs = probs_[h];
+        probs.resize(static_cast<std::size_t>(store_.size(id)));
+        const auto qh = h * static_cast<std::size_t>(group_);
+        attend_paged(store_, id, q + qh * d, out + qh * d, group_, scale(), opt_.group,
+                     decode_scratch_[slot], std::span(probs));
+      }
+    });
+    std::int64_t kept = 0;
+    for (std::int32_t h = 0; h < g.n_head_kv; ++h) {
+      const head_id id{seq, layer, h};
+      auto& hs = heads_[store_.index(id)];
+      ladder_.visit(hs.choice, [&](const auto& pol) {
+        finish_step(pol, hs, id, steps_[static_cast<std::size_t>(h)],
+                    probs_[static_cast<std::size_t>(h)], ctx);
+      });
+      kept += store_.size(id);
+    }
+    ls.length = ctx.length;
+    ls.kept_fraction_sum += static_cast<double>(kept) /
+                            (static_cast<double>(ctx.length) * static_cast<double>(g.n_head_kv));
+    ++ls.decode_steps;
+  }
+
   // A layer-wide profiler: every KV head measured (stats_ holds the whole layer), one choice for
   // the layer, then each head compressed.
   void profile_layer(std::int32_t seq, std::int32_t layer, std::span<const token_class> classes,
@@ -413,12 +501,7 @@ private:
                 tensor_view<const float, 3> v, const head_plan& plan) {
     auto& hs = heads_[store_.index(id)];
     hs = head_entry{};
-    hs.choice = static_cast<std::uint8_t>(plan.choice);
-    hs.recovered = static_cast<float>(plan.chosen_recovered);
-    hs.end_budget = plan.end_budget;
-    for (std::size_t i = 0; i < Ladder::size; ++i) {
-      hs.candidates[i] = static_cast<float>(plan.recovered[i]);
-    }
+    hs.set(plan);
     detail::compress_plan(hs.algo, plan.reasons, plan.window_begin, plan.budget,
                           [&](std::int32_t j) {
                             const auto row = static_cast<std::size_t>(j);
@@ -433,15 +516,14 @@ private:
   // cache/step_algorithm.hpp, shared with head_stepper), before attention: the policy's rule,
   // window and budget for this step, and the new token appended (or dropped).
   template <policy P>
-  auto begin_step(const P& pol, const head_entry& hs, head_id id, tensor_view<const float, 2> k,
-                  tensor_view<const float, 2> v, token_class cls, step_context ctx)
-      -> step_decision {
+  auto begin_step(const P& pol, const head_entry& hs, head_id id, const float* k,
+                  const float* v, token_class cls, step_context ctx) -> step_decision {
     step_decision st = detail::decide_step(pol, hs.algo, cls, ctx, opt_.n_sinks, opt_.new_token,
                                            store_.size(id));
     if (st.append) {
       const auto d = static_cast<std::size_t>(store_.geometry().head_dim);
       const auto h = static_cast<std::size_t>(id.head);
-      st.new_slot = store_.append(id, {k.data() + h * d, d}, {v.data() + h * d, d},
+      st.new_slot = store_.append(id, {k + h * d, d}, {v + h * d, d},
                                   {ctx.length - 1, 0.0F, cls, keep_reason::evicted});
     }
     return st;

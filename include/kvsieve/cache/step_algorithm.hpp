@@ -25,6 +25,7 @@
 #include <vector>
 
 #include <kvsieve/cache/options.hpp>
+#include <kvsieve/cache/step_rule.hpp>
 #include <kvsieve/policy/concepts.hpp>
 #include <kvsieve/policy/select.hpp>
 #include <kvsieve/store/concepts.hpp>
@@ -73,12 +74,9 @@ struct step_state {
   std::deque<std::int32_t> recent; ///< slots of positions [window_begin, length), in order
 };
 
-/// One step's answers of the policy, between decide_step and finish_step.
-struct step_decision {
-  bool rule = false;
+/// One step's answers of the policy (cache/step_rule.hpp), between decide_step and finish_step.
+struct step_decision : step_rule {
   bool append = false;        ///< false: the new token is dropped before attention
-  std::int32_t window = 0;
-  std::int32_t budget = 0;
   std::int32_t new_slot = -1; ///< set by the caller after appending; -1: dropped
 };
 
@@ -106,15 +104,10 @@ template <policy P>
 [[nodiscard]] auto decide_step(const P& pol, const step_state& hs, token_class cls,
                                step_context ctx, std::int32_t n_sinks, new_token_mode mode,
                                std::int32_t resident) -> step_decision {
-  const std::int32_t t = ctx.length;
-  const std::int32_t pos = t - 1;
   step_decision st;
-  st.rule = pos < n_sinks || pol.keeps(token_info{pos, cls}, ctx);
-  st.window = std::clamp(window_of(pol, ctx), 0, t);
-  st.budget = hs.budget >= 0 ? hs.budget : std::max(budget_of(pol, ctx), 0);
-  const bool drop = mode == new_token_mode::drop_before_attention && !st.rule &&
-                    st.window == 0 && st.budget == 0 && resident > 0;
-  st.append = !drop;
+  static_cast<step_rule&>(st) =
+      rule_of_step(pol, token_info{ctx.length - 1, cls}, ctx, n_sinks, hs.budget);
+  st.append = !drops_new_token(st, mode, resident);
   return st;
 }
 
@@ -229,7 +222,7 @@ void finish_step(const P& pol, step_state& hs, Table& table, const step_decision
   };
   auto evict = [&](std::int32_t slot) { relink(table.erase(slot), slot); };
   auto demote = [&](std::int32_t slot) { // a token no rule or window keeps any more
-    if (budget > 0) {
+    if (demoted_reason(st) == keep_reason::budget) {
       table.set_reason(slot, keep_reason::budget);
       ++hs.budget_count;
       const std::int32_t position = table.position(slot);
@@ -241,7 +234,7 @@ void finish_step(const P& pol, step_state& hs, Table& table, const step_decision
 
   // Tokens leaving the window (t - 1 - pos >= w); evicted tokens never return, so the window
   // start only moves forward.
-  const std::int32_t new_begin = std::max(hs.window_begin, t - st.window);
+  const std::int32_t new_begin = window_begin_after(hs.window_begin, t, st);
   while (hs.window_begin < std::min(new_begin, pos) && !hs.recent.empty()) {
     const std::int32_t slot = hs.recent.front();
     hs.recent.pop_front();
@@ -254,10 +247,9 @@ void finish_step(const P& pol, step_state& hs, Table& table, const step_decision
 
   // The new token.
   if (new_slot >= 0) {
-    if (st.rule) {
-      table.set_reason(new_slot, keep_reason::rule);
-    } else if (pos >= new_begin) {
-      table.set_reason(new_slot, keep_reason::window);
+    const keep_reason why = new_token_reason(st, pos, new_begin);
+    if (why == keep_reason::rule || why == keep_reason::window) {
+      table.set_reason(new_slot, why);
     } else {
       demote(new_slot);
     }

@@ -1,9 +1,11 @@
 // SPDX-FileCopyrightText: 2026 kvsieve contributors
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-/// tensor_view<T, Rank>: a non-owning, row-major, contiguous view with named extents. It is what
-/// the cache's prefill/decode take, so every shape is checked at the API boundary with a message
-/// that names the tensor (C++20 has no std::mdspan; this is the small part of it we need).
+/// tensor_view<T, Rank, Space>: a non-owning, row-major, contiguous view with named extents. It is
+/// what the cache's prefill/decode take, so every shape is checked at the API boundary with a
+/// message that names the tensor (C++20 has no std::mdspan; this is the small part of it we need).
+/// Space (core/space.hpp) says where the elements live: a cache takes views of its store's space,
+/// so a host pointer handed to the device cache (or the reverse) is a compile error, not a fault.
 
 #include <algorithm>
 #include <array>
@@ -13,23 +15,31 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <kvsieve/core/error.hpp>
+#include <kvsieve/core/space.hpp>
 
 namespace kvsieve {
 
-template <class T, std::size_t Rank>
+template <class T, std::size_t Rank, memory_space Space = host_space>
 class tensor_view {
 public:
   using element_type = T;
+  using memory_space = Space;
   static constexpr std::size_t rank = Rank;
 
   constexpr tensor_view() = default;
   constexpr tensor_view(T* data, std::array<std::size_t, Rank> extents) noexcept
       : data_(data), extents_(extents) {}
+  /// A view of T converts to a view of const T in the same space.
+  template <class U>
+    requires std::is_same_v<const U, T> && (!std::is_same_v<U, T>)
+  constexpr tensor_view(const tensor_view<U, Rank, Space>& other) noexcept // NOLINT: implicit
+      : data_(other.data()), extents_(other.extents()) {}
 
   [[nodiscard]] constexpr auto data() const noexcept -> T* { return data_; }
   [[nodiscard]] constexpr auto extent(std::size_t r) const noexcept -> std::size_t {
@@ -71,8 +81,11 @@ public:
 
   /// Throws errc::invalid_argument naming `what` and the index of the first NaN or infinity.
   /// O(size()); for inputs a caller asked to have checked (cache_options::reject_non_finite).
+  /// Host-accessible views only (the device cache checks on the device).
   void expect_finite(std::string_view what,
-                     std::source_location where = std::source_location::current()) const {
+                     std::source_location where = std::source_location::current()) const
+    requires(Space::host_accessible)
+  {
     const auto values = span();
     const auto bad = std::find_if(values.begin(), values.end(),
                                   [](const auto& x) { return !std::isfinite(x); });
@@ -94,6 +107,10 @@ private:
   T* data_ = nullptr;
   std::array<std::size_t, Rank> extents_{};
 };
+
+/// A view of device memory, what the CUDA cache takes.
+template <class T, std::size_t Rank>
+using cuda_view = tensor_view<T, Rank, cuda_space>;
 
 /// One input's leading extent (its rows), for agreed_rows.
 struct named_rows {

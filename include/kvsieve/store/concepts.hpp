@@ -46,6 +46,11 @@ struct store_geometry {
   std::int32_t head_dim = 64;
   std::int32_t page_size = 16; ///< tokens per page
   std::size_t max_pages = 0;   ///< pool capacity in pages (0: unbounded)
+  /// Most tokens a (sequence, layer) may see, prompt and generated (0: no limit beyond the pool).
+  /// The cache refuses a prefill or decode past it with errc::out_of_range; the device store
+  /// sizes each head's page table by it (a head holds at most ceil(max_context / page_size)
+  /// pages), so a bound saves device memory.
+  std::int32_t max_context = 0;
 };
 
 /// The tokens of one page of one head, as arrays in host memory. `count` rows are valid; the

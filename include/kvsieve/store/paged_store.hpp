@@ -206,6 +206,10 @@ private:
     positive(g.n_head_kv, "n_head_kv");
     positive(g.head_dim, "head_dim");
     positive(g.page_size, "page_size");
+    expects(g.max_context >= 0, errc::invalid_argument, [&] {
+      return fmt::format("store geometry: max_context must be >= 0 (0: no limit), got {}",
+                         g.max_context);
+    });
     return g;
   }
 

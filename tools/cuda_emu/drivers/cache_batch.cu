@@ -32,10 +32,10 @@ void batch_compare(const Ladder& ladder, double threshold, cache_options opt, st
   const std::int32_t n_layer = 2;
   opt.n_head_q = hq;
   const store_geometry g{.n_seq = n_seq, .n_layer = n_layer, .n_head_kv = hkv, .head_dim = d,
-                         .page_size = page_size, .max_pages = 8192};
+                         .page_size = page_size, .max_pages = 8192,
+                         .max_context = *std::max_element(prompt.begin(), prompt.end()) + steps + 1};
   adaptive_cache<Ladder, recovery_profiler, paged_store<T>> host(ladder, recovery_profiler(threshold), g, opt);
-  const std::int32_t max_ctx = *std::max_element(prompt.begin(), prompt.end()) + steps + 1;
-  cuda::adaptive_cache<Ladder, recovery_profiler, T> dev(ladder, recovery_profiler(threshold), g, max_ctx, opt);
+  cuda::adaptive_cache<Ladder, recovery_profiler, T> dev(ladder, recovery_profiler(threshold), g, opt);
   // problems[s][l]
   std::vector<std::vector<problem>> pr(static_cast<std::size_t>(n_seq));
   for (std::int32_t s = 0; s < n_seq; ++s)
@@ -52,7 +52,8 @@ void batch_compare(const Ladder& ladder, double threshold, cache_options opt, st
                    {p.v.data(), {L, (size_t)hkv, D}}, p.classes, {hout.data(), {L, (size_t)hq, D}});
       auto q = device_copy(p.q), k = device_copy(p.k), v = device_copy(p.v);
       cuda::device_buffer<float> out(L * hq * D);
-      dev.prefill(s, l, q.data(), k.data(), v.data(), p.classes, out.data());
+      dev.prefill(s, l, {q.data(), {L, (size_t)hq, D}}, {k.data(), {L, (size_t)hkv, D}},
+                  {v.data(), {L, (size_t)hkv, D}}, p.classes, {out.data(), {L, (size_t)hq, D}});
       std::vector<float> dout(L * hq * D);
       out.download(dout);
       for (std::size_t i = 0; i < dout.size(); ++i) REQUIRE(dout[i] == Approx(hout[i]).margin(tol));
@@ -100,7 +101,9 @@ void batch_compare(const Ladder& ladder, double threshold, cache_options opt, st
       }
       auto dq = device_copy(q), dk = device_copy(k), dv = device_copy(v);
       cuda::device_buffer<float> dout(q.size());
-      dev.decode(l, seqs, dq.data(), dk.data(), dv.data(), cls, dout.data());
+      const auto nb = seqs.size();
+      dev.decode(l, seqs, {dq.data(), {nb, (size_t)hq, D}}, {dk.data(), {nb, (size_t)hkv, D}},
+                 {dv.data(), {nb, (size_t)hkv, D}}, cls, {dout.data(), {nb, (size_t)hq, D}});
       std::vector<float> got(q.size());
       dout.download(got);
       for (std::int32_t b = 0; b < n_seq; ++b) {

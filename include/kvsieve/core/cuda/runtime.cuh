@@ -100,6 +100,16 @@ public:
     check(cudaMemcpy(dst.data(), data_ + offset, dst.size_bytes(), cudaMemcpyDeviceToHost),
           "cudaMemcpy device to host");
   }
+  /// Ordered on `stream`: waits for the work enqueued there before it (which a legacy-stream
+  /// cudaMemcpy does not do for a non-blocking stream), then for the copy.
+  void download(std::span<T> dst, std::size_t offset, cudaStream_t stream) const {
+    expects(offset + dst.size() <= size_, errc::out_of_range,
+            "device_buffer::download past the end");
+    check(cudaMemcpyAsync(dst.data(), data_ + offset, dst.size_bytes(), cudaMemcpyDeviceToHost,
+                          stream),
+          "cudaMemcpyAsync device to host");
+    check(cudaStreamSynchronize(stream), "device_buffer::download");
+  }
   /// Ordered on `stream`. The source may be pageable: CUDA stages it before returning, so the
   /// caller may reuse it at once.
   void upload_async(std::span<const T> src, std::size_t offset, cudaStream_t stream) {

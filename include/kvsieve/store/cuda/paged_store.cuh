@@ -119,7 +119,9 @@ struct store_view {
 namespace detail {
 
 // Status words in mapped host memory (see paged_store::status).
-enum status_bit : int { status_oom = 1, status_overflow = 2 };
+/// status_contract: a kernel found a size outside the bounds its buffers were sized for (a bug
+/// of the caller or of kvsieve, never of the data); it changed nothing and said so.
+enum status_bit : int { status_oom = 1, status_overflow = 2, status_contract = 4 };
 
 // kv_store::append from the host: one token, pages popped only.
 template <class T>
@@ -306,15 +308,15 @@ public:
   using memory_space = cuda_space;
 
   /// geometry.max_pages (> 0) pages are allocated at once; a head holds at most
-  /// ceil(max_context / page_size) pages (max_context 0: max_pages). head_dim * sizeof(T) must be
-  /// a multiple of 16 (vector loads). Throws errc::invalid_argument for a bad geometry and
-  /// errc::out_of_memory when the device cannot hold the pool.
-  explicit paged_store(const store_geometry& g, std::int32_t max_context = 0)
-      : geometry_(checked(g, max_context)),
+  /// ceil(geometry.max_context / page_size) pages (max_context 0: max_pages). head_dim *
+  /// sizeof(T) must be a multiple of 16 (vector loads). Throws errc::invalid_argument for a bad
+  /// geometry and errc::out_of_memory when the device cannot hold the pool.
+  explicit paged_store(const store_geometry& g)
+      : geometry_(checked(g)),
         page_bytes_(paged_store<T, host_space>::page_bytes_for(g)),
-        stride_(max_context > 0
+        stride_(g.max_context > 0
                     ? static_cast<std::int32_t>(std::min<std::int64_t>(
-                          (std::int64_t{max_context} + g.page_size - 1) / g.page_size,
+                          (std::int64_t{g.max_context} + g.page_size - 1) / g.page_size,
                           static_cast<std::int64_t>(g.max_pages)))
                     : static_cast<std::int32_t>(g.max_pages)),
         n_heads_(static_cast<std::size_t>(g.n_seq) * static_cast<std::size_t>(g.n_layer) *
@@ -360,29 +362,35 @@ public:
     return 2 * static_cast<std::size_t>(geometry_.head_dim) * sizeof(T);
   }
 
-  /// Resident tokens of a head (synchronises).
-  [[nodiscard]] auto size(head_id h) const -> std::int32_t {
+  // The accessors below copy from the device after the work enqueued on `stream` (the caller's
+  // stream; the default one when omitted) and wait for it.
+
+  /// Resident tokens of a head (synchronises `stream`).
+  [[nodiscard]] auto size(head_id h, cudaStream_t stream = nullptr) const -> std::int32_t {
     std::int32_t n = 0;
-    sizes_.download(std::span<std::int32_t>(&n, 1), index(h));
+    sizes_.download(std::span<std::int32_t>(&n, 1), index(h), stream);
     return n;
   }
-  /// Every head's size in index order (synchronises).
-  [[nodiscard]] auto sizes() const -> std::vector<std::int32_t> {
+  /// Every head's size in index order (synchronises `stream`).
+  [[nodiscard]] auto sizes(cudaStream_t stream = nullptr) const -> std::vector<std::int32_t> {
     std::vector<std::int32_t> out(n_heads_);
-    sizes_.download(out);
+    sizes_.download(out, 0, stream);
     return out;
   }
-  /// Pages handed out (synchronises).
-  [[nodiscard]] auto pages_in_use() const -> std::size_t {
-    return geometry_.max_pages - static_cast<std::size_t>(free_pages());
+  /// Pages handed out (synchronises `stream`).
+  [[nodiscard]] auto pages_in_use(cudaStream_t stream = nullptr) const -> std::size_t {
+    return geometry_.max_pages - static_cast<std::size_t>(free_pages(stream));
   }
-  [[nodiscard]] auto free_pages() const -> std::int32_t {
+  [[nodiscard]] auto free_pages(cudaStream_t stream = nullptr) const -> std::int32_t {
     std::int32_t top = 0;
-    free_top_.download(std::span<std::int32_t>(&top, 1));
+    free_top_.download(std::span<std::int32_t>(&top, 1), 0, stream);
     return top;
   }
-  /// Bytes of the pages in use, metadata included: the host store's measure (synchronises).
-  [[nodiscard]] auto bytes_resident() const -> std::size_t { return pages_in_use() * page_bytes_; }
+  /// Bytes of the pages in use, metadata included: the host store's measure (synchronises
+  /// `stream`).
+  [[nodiscard]] auto bytes_resident(cudaStream_t stream = nullptr) const -> std::size_t {
+    return pages_in_use(stream) * page_bytes_;
+  }
 
   /// kv_store::append (synchronises; setup and tests). Throws errc::out_of_memory when no page
   /// is free, errc::out_of_range past max_context, errc::shape_mismatch for bad rows.
@@ -502,12 +510,11 @@ public:
       });
       pages += p;
     }
-    cuda::check(cudaStreamSynchronize(stream), "assign_prompt");
     std::vector<std::int32_t> current(count);
-    sizes_.download(current, first);
+    sizes_.download(current, first, stream);
     expects(std::all_of(current.begin(), current.end(), [](std::int32_t n) { return n == 0; }),
             errc::bad_state, "assign_prompt: the heads must be empty (release them first)");
-    const std::int32_t free = free_pages();
+    const std::int32_t free = free_pages(stream);
     expects(pages <= free, errc::out_of_memory, [&] {
       return fmt::format("device page pool has {} free pages, the prompt needs {}; the store is "
                          "unchanged",
@@ -531,7 +538,7 @@ public:
   }
 
 private:
-  static auto checked(const store_geometry& g, std::int32_t max_context) -> store_geometry {
+  static auto checked(const store_geometry& g) -> store_geometry {
     expects(g.n_seq > 0 && g.n_layer > 0 && g.n_head_kv > 0 && g.head_dim > 0 &&
                 g.page_size > 0,
             errc::invalid_argument, "paged_store<cuda>: every geometry count must be > 0");
@@ -539,7 +546,7 @@ private:
             errc::invalid_argument,
             "paged_store<cuda>: geometry.max_pages must be in [1, 2^31): the device pool is "
             "allocated once");
-    expects(max_context >= 0, errc::invalid_argument, "max_context must be >= 0");
+    expects(g.max_context >= 0, errc::invalid_argument, "geometry.max_context must be >= 0");
     expects(static_cast<std::size_t>(g.head_dim) * sizeof(T) % 16 == 0, errc::invalid_argument,
             [&] {
               return fmt::format("paged_store<cuda>: head_dim * sizeof(T) = {} bytes is not a "
