@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include <reference/brute_force.hpp>
@@ -28,6 +29,17 @@ struct backend<host_space> {
   template <class Cache>
   static auto positions(const Cache& cache, head_id h) -> std::vector<std::int32_t> {
     return reference::store_positions(cache.store(), h);
+  }
+  /// Position -> score of every token resident in head h, by position.
+  template <class Cache>
+  static auto scores(const Cache& cache, head_id h) -> std::vector<std::pair<std::int32_t, float>> {
+    std::vector<std::pair<std::int32_t, float>> out;
+    for (std::int32_t s = 0; s < cache.store().size(h); ++s) {
+      const auto m = cache.store().meta(h, s);
+      out.emplace_back(m.position, m.score);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
   }
 };
 

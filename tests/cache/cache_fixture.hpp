@@ -67,13 +67,15 @@ struct trace {
   std::vector<std::vector<float>> outs;                    // per step [hq*d]
   std::vector<std::vector<std::vector<std::int32_t>>> pos; // [step][head] sorted positions
   std::vector<std::size_t> choices;                        // per head
+  /// [step][head] (position, score) of the resident tokens, by position (record_scores only).
+  std::vector<std::vector<std::vector<std::pair<std::int32_t, float>>>> scored;
 };
 
 /// Prefill then `p.steps` single-sequence decodes, every step recorded. The same calls for the
 /// host and the device cache: tensors live in the cache's memory space (backend.hpp).
 template <class Cache>
-auto run_cache(Cache& cache, const problem& p, std::int32_t seq = 0, std::int32_t layer = 0)
-    -> trace {
+auto run_cache(Cache& cache, const problem& p, std::int32_t seq = 0, std::int32_t layer = 0,
+               bool record_scores = false) -> trace {
   using space = typename Cache::memory_space;
   using mem = backend<space>;
   trace tr;
@@ -90,10 +92,17 @@ auto run_cache(Cache& cache, const problem& p, std::int32_t seq = 0, std::int32_
   tr.prefill_out = mem::download(out);
   auto snapshot = [&] {
     std::vector<std::vector<std::int32_t>> heads;
+    std::vector<std::vector<std::pair<std::int32_t, float>>> scored;
     for (std::int32_t h = 0; h < p.hkv; ++h) {
       heads.push_back(mem::positions(cache, {seq, layer, h}));
+      if (record_scores) {
+        scored.push_back(mem::scores(cache, {seq, layer, h}));
+      }
     }
     tr.pos.push_back(std::move(heads));
+    if (record_scores) {
+      tr.scored.push_back(std::move(scored));
+    }
   };
   snapshot();
   for (std::int32_t h = 0; h < p.hkv; ++h) {

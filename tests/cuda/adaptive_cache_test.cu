@@ -6,7 +6,9 @@
 // outputs (float tolerance), the same bytes resident. Random inputs make score ties improbable; a
 // near-tie flipped by float rounding would show as a one-token difference in a budget head.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <vector>
 
 #include "cache/cache_fixture.hpp"
@@ -23,6 +25,47 @@ using kvsieve::testing::make_problem;
 using kvsieve::testing::problem;
 using kvsieve::testing::trace;
 
+// The tie tolerance of the step-for-step comparison. The device scores with expf (CUDA: within
+// 2 ulp) and sums in its own order; the host with std::exp in double-checked float order. Two
+// budget members whose scores differ by less than that rounding may leave in either order, after
+// which the head's kept sets (and its group's outputs) legitimately differ for the rest of the
+// run. A head may therefore diverge once, only by swapping the same number of tokens, and only
+// if every swapped token's score at the step before lies within `tie` (relative) of another
+// swapped token's on the other side; from then on that head is no longer compared. At most one
+// head in eight (at least one) may do so; everything else must match exactly.
+constexpr double tie = 1e-4;
+
+auto score_at(const std::vector<std::pair<std::int32_t, float>>& scored, std::int32_t pos)
+    -> double {
+  const auto it = std::lower_bound(scored.begin(), scored.end(), std::make_pair(pos, -1e30F));
+  return it != scored.end() && it->first == pos ? static_cast<double>(it->second) : -1.0;
+}
+
+auto near_tie(const trace& host, const trace& dev, std::size_t s, std::size_t h) -> bool {
+  const auto& a = host.pos[s][h];
+  const auto& b = dev.pos[s][h];
+  std::vector<std::int32_t> only_host, only_dev;
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(only_host));
+  std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(only_dev));
+  if (s == 0 || only_host.size() != only_dev.size() || only_host.size() > 2) {
+    return false;
+  }
+  const auto& before = host.scored[s - 1][h];
+  for (const std::int32_t x : only_host) {
+    const double sx = score_at(before, x);
+    bool close = false;
+    for (const std::int32_t y : only_dev) {
+      const double sy = score_at(before, y);
+      close = close || (sx >= 0.0 && sy >= 0.0 &&
+                        std::abs(sx - sy) <= tie * std::max({std::abs(sx), std::abs(sy), 1e-12}));
+    }
+    if (!close) {
+      return false;
+    }
+  }
+  return true;
+}
+
 void expect_same_trace(const trace& host, const trace& dev, double tol) {
   REQUIRE(dev.choices == host.choices);
   REQUIRE(dev.prefill_out.size() == host.prefill_out.size());
@@ -30,36 +73,68 @@ void expect_same_trace(const trace& host, const trace& dev, double tol) {
     REQUIRE(dev.prefill_out[i] == Approx(host.prefill_out[i]).margin(tol));
   }
   REQUIRE(dev.pos.size() == host.pos.size());
+  const std::size_t heads = host.choices.size();
+  std::vector<bool> diverged(heads, false);
+  std::size_t n_diverged = 0;
   for (std::size_t s = 0; s < host.pos.size(); ++s) {
     INFO("step " << s);
-    REQUIRE(dev.pos[s] == host.pos[s]);
-    if (s > 0) {
-      for (std::size_t i = 0; i < host.outs[s - 1].size(); ++i) {
-        REQUIRE(dev.outs[s - 1][i] == Approx(host.outs[s - 1][i]).margin(tol));
+    for (std::size_t h = 0; h < heads; ++h) {
+      INFO("KV head " << h);
+      if (diverged[h]) {
+        continue;
+      }
+      if (dev.pos[s][h] != host.pos[s][h]) {
+        REQUIRE(near_tie(host, dev, s, h));
+        diverged[h] = true;
+        ++n_diverged;
+        REQUIRE(n_diverged <= std::max<std::size_t>(1, heads / 8));
+        WARN("KV head " << h << " diverged at step " << s << " by a near-tie (within " << tie
+                        << " relative); not compared after it");
+        continue;
+      }
+      if (s > 0) {
+        const auto& want = host.outs[s - 1];
+        const auto& got = dev.outs[s - 1];
+        const std::size_t width = want.size() / heads; // a KV head's query group
+        for (std::size_t i = h * width; i < (h + 1) * width; ++i) {
+          REQUIRE(got[i] == Approx(want[i]).margin(tol));
+        }
       }
     }
+  }
+}
+
+template <class T, class Ladder, class Profiler>
+void compare_with(const Ladder& ladder, const Profiler& profiler, const problem& p,
+                  cache_options opt, std::int32_t page_size) {
+  opt.n_head_q = p.hq;
+  const store_geometry g{.n_seq = 1, .n_layer = 1, .n_head_kv = p.hkv, .head_dim = p.d,
+                         .page_size = page_size, .max_pages = 4096,
+                         .max_context = p.length + p.steps + 1};
+  adaptive_cache<Ladder, Profiler, paged_store<T>> host(ladder, profiler, g, opt);
+  const auto expect = kvsieve::testing::run_cache(host, p, 0, 0, true);
+  adaptive_cache<Ladder, Profiler, paged_store<T, cuda_space>> dev(ladder, profiler, g, opt);
+  const auto got = kvsieve::testing::run_cache(dev, p);
+  expect_same_trace(expect, got, std::is_same_v<T, float> ? 2e-4 : 2e-3);
+  for (std::int32_t h = 0; h < p.hkv; ++h) {
+    CHECK(dev.fixed_budget({0, 0, h}) == host.fixed_budget({0, 0, h}));
+  }
+  const auto hr = host.report();
+  const auto dr = dev.report();
+  CHECK(dr.bytes_resident == hr.bytes_resident);
+  CHECK(dr.kv_bytes_kept == hr.kv_bytes_kept);
+  CHECK(dr.mean_kept_fraction == Approx(hr.mean_kept_fraction).epsilon(1e-9));
+  REQUIRE(dr.heads.size() == hr.heads.size());
+  for (std::size_t i = 0; i < hr.heads.size(); ++i) {
+    CHECK(dr.heads[i].label() == hr.heads[i].label());
+    CHECK(dr.heads[i].kept == hr.heads[i].kept);
   }
 }
 
 template <class T, class Ladder>
 void compare(const Ladder& ladder, double threshold, const problem& p, cache_options opt,
              std::int32_t page_size) {
-  opt.n_head_q = p.hq;
-  const store_geometry g{.n_seq = 1, .n_layer = 1, .n_head_kv = p.hkv, .head_dim = p.d,
-                         .page_size = page_size, .max_pages = 4096,
-                         .max_context = p.length + p.steps + 1};
-  adaptive_cache<Ladder, recovery_profiler, paged_store<T>> host(
-      ladder, recovery_profiler(threshold), g, opt);
-  const auto expect = kvsieve::testing::run_cache(host, p);
-  adaptive_cache<Ladder, recovery_profiler, paged_store<T, cuda_space>> dev(
-      ladder, recovery_profiler(threshold), g, opt);
-  const auto got = kvsieve::testing::run_cache(dev, p);
-  expect_same_trace(expect, got, std::is_same_v<T, float> ? 2e-4 : 2e-3);
-  const auto hr = host.report();
-  const auto dr = dev.report();
-  CHECK(dr.bytes_resident == hr.bytes_resident);
-  CHECK(dr.kv_bytes_kept == hr.kv_bytes_kept);
-  CHECK(dr.mean_kept_fraction == Approx(hr.mean_kept_fraction).epsilon(1e-9));
+  compare_with<T>(ladder, recovery_profiler(threshold), p, opt, page_size);
 }
 } // namespace
 
@@ -102,6 +177,17 @@ TEST_CASE("CUDA cache equals the host cache under every section-6 option", "[cud
                    16);
     compare<float>(ladder<streaming>(streaming(sinks(4), recent(64))), 1.0, p, {}, 16);
   }
+}
+
+TEST_CASE("CUDA cache equals the host cache with per-head budgets from the profiler",
+          "[cuda][cache]") {
+  // PyramidKV (per head: a budget per layer) and Ada-KV (layer-wide: the layer's budget moved
+  // between heads) over H2O, whose heavy hitters rank by the plain cumulative score.
+  const auto p = make_problem(300, 8, 4, 64, 120, 13);
+  using h2o_ladder = ladder<policies::h2o>;
+  const h2o_ladder l(policies::h2o(40, 24));
+  SECTION("pyramid") { compare_with<float>(l, pyramid_profiler(48), p, {}, 16); }
+  SECTION("adakv") { compare_with<float>(l, adakv_profiler(48, 0.2), p, {}, 16); }
 }
 
 namespace {
@@ -167,12 +253,55 @@ TEST_CASE("CUDA cache: a batched decode equals single decodes", "[cuda][cache]")
   kvsieve::testing::batch_equals_single(make_device, 4, 4, 32, 12);
 }
 
-TEST_CASE("CUDA cache: what the device prefill does not support yet is refused", "[cuda][cache]") {
+namespace {
+// A budget ranked by a decayed sum (score_rule::decayed): its prefill score is a weighted sum of
+// every prompt row, its decode score decays each step.
+template <int Thousandths>
+struct decayed_budget {
+  static constexpr std::string_view name = "decayed_budget";
+  [[nodiscard]] constexpr auto keeps(token_info tok, step_context /*ctx*/) const noexcept
+      -> bool {
+    return tok.cls == token_class::special;
+  }
+  [[nodiscard]] constexpr auto window(step_context /*ctx*/) const noexcept -> std::int32_t {
+    return 8;
+  }
+  [[nodiscard]] constexpr auto budget(step_context /*ctx*/) const noexcept -> std::int32_t {
+    return 24;
+  }
+  [[nodiscard]] constexpr auto ranking() const noexcept -> score_rule {
+    return score_rule::decayed(1.0F - static_cast<float>(Thousandths) / 1000.0F);
+  }
+};
+} // namespace
+
+TEST_CASE("CUDA cache equals the host cache for budgets ranked from other prompt rows",
+          "[cuda][cache]") {
+  // The device prefill sums the score sources too (TOVA's last row, SnapKV's pooled observation
+  // window, decayed sums), so the peers run on the device cache.
+  const auto p = make_problem(280, 8, 2, 64, 100, 17);
+  SECTION("tova") { compare<float>(ladder<policies::tova>(policies::tova(64)), 1.0, p, {}, 16); }
+  SECTION("snapkv") {
+    compare<float>(ladder<policies::snapkv>(policies::snapkv(48, 16, 7)), 1.0, p, {}, 16);
+  }
+  SECTION("snapkv with Ada-KV's layer-wide budgets") {
+    compare_with<float>(ladder<policies::snapkv>(policies::snapkv(48, 16, 7)),
+                        adakv_profiler(40, 0.2), p, {}, 16);
+  }
+  SECTION("two decayed sums in one ladder, FastGen-style choice") {
+    compare<float>(ladder<decayed_budget<5>, decayed_budget<20>, policies::full>(), 0.8, p, {},
+                   16);
+  }
+}
+
+TEST_CASE("CUDA cache: more score sources than the statistics kernel holds are refused",
+          "[cuda][cache]") {
   const store_geometry g{.n_seq = 1, .n_layer = 1, .n_head_kv = 2, .head_dim = 64,
                          .page_size = 16, .max_pages = 64};
-  cuda::adaptive_cache<ladder<policies::tova>, recovery_profiler, float> dev(
-      ladder<policies::tova>(policies::tova(16)), recovery_profiler(1.0), g,
-      cache_options{.n_head_q = 4});
+  using five = ladder<decayed_budget<1>, decayed_budget<2>, decayed_budget<3>, decayed_budget<4>,
+                      decayed_budget<5>>;
+  cuda::adaptive_cache<five, recovery_profiler, float> dev(five(), recovery_profiler(1.0), g,
+                                                           cache_options{.n_head_q = 4});
   const auto p = make_problem(20, 4, 2, 64, 0, 3);
   using mem = kvsieve::testing::backend<cuda_space>;
   const auto q = mem::upload(p.q);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include <cache/backend.hpp>
@@ -44,6 +45,16 @@ struct backend<cuda_space> {
     }
     std::sort(pos.begin(), pos.end());
     return pos;
+  }
+  template <class Cache>
+  static auto scores(const Cache& cache, head_id h) -> std::vector<std::pair<std::int32_t, float>> {
+    cache.synchronize();
+    std::vector<std::pair<std::int32_t, float>> out;
+    for (const auto& t : cache.store().tokens(h)) {
+      out.emplace_back(t.meta.position, t.meta.score);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
   }
 };
 

@@ -210,6 +210,42 @@ TEST_CASE("assign() of streamed sums reproduces the streamed statistics", "[prof
                   kvsieve::error);
 }
 
+TEST_CASE("assign() of streamed source sums reproduces every source's scores",
+          "[profile][assign][tova][snapkv]") {
+  // What the CUDA prefill hands the planner: the sums under each score source, [sources][L].
+  const auto p = make_prompt(40, 2, 1, 8, 5);
+  const std::vector<score_source> sources{score_rule::latest().source(),
+                                          score_rule::decayed(0.95F).source(),
+                                          score_rule::observed(6, 5, score_pool::max).source()};
+  const std::vector<std::int32_t> windows{4};
+  const auto stats = stream_stats(p, 0, 0, windows, sources);
+  const auto& s = stats[0];
+  std::vector<float> score(s.score().begin(), s.score().end());
+  std::vector<float> colsum(s.colsum().begin(), s.colsum().end());
+  std::vector<float> near(s.near(4).begin(), s.near(4).end());
+  std::vector<float> sourced;
+  for (const auto& src : sources) {
+    sourced.insert(sourced.end(), s.score(src).begin(), s.score(src).end());
+  }
+  head_stats copy;
+  copy.assign(0, windows, score, colsum, near, sources, sourced);
+  for (const auto& src : sources) {
+    const auto want = s.score(src);
+    const auto got = copy.score(src);
+    REQUIRE(got.size() == want.size());
+    for (std::size_t j = 0; j < want.size(); ++j) {
+      CHECK(got[j] == Approx(want[j]).epsilon(1e-6));
+    }
+  }
+  // Sources must be distinct and not plain; their sums must cover L per source.
+  const std::vector<score_source> twice{sources[0], sources[0]};
+  std::vector<float> two(sourced.begin(), sourced.begin() + 80);
+  CHECK_THROWS_AS(copy.assign(0, windows, score, colsum, near, twice, two), kvsieve::error);
+  CHECK_THROWS_AS(copy.assign(0, windows, score, colsum, near, sources,
+                              std::span<const float>(sourced).first(50)),
+                  kvsieve::error);
+}
+
 TEST_CASE("score sources (last rows, decay, pooling) equal brute force over the matrix",
           "[tova][snapkv]") {
   const auto p = make_prompt(37, 4, 2, 8, 99);

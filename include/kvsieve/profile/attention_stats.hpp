@@ -110,17 +110,26 @@ public:
   }
 
   /// Loads sums computed elsewhere (the CUDA prefill kernel) instead of accumulating rows:
-  /// score and colsum hold L values, near holds windows.size() blocks of L in window order.
-  /// Throws errc::shape_mismatch when the spans disagree with L = score.size().
+  /// score and colsum hold L values, near holds windows.size() blocks of L in window order,
+  /// sourced holds sources.size() blocks of L: the sums under `sources` (distinct, none plain,
+  /// as reset() takes them). Throws errc::shape_mismatch when the spans disagree with
+  /// L = score.size(), errc::invalid_argument for a plain, repeated or invalid source.
   void assign(std::int32_t first_row, std::span<const std::int32_t> windows,
               std::span<const float> score, std::span<const float> colsum,
-              std::span<const float> near) {
+              std::span<const float> near, std::span<const score_source> sources = {},
+              std::span<const float> sourced = {}) {
     const auto n = score.size();
-    expects(sources_.empty(), errc::invalid_argument,
-            "head_stats::assign: only the plain score source can be assigned");
-    expects(colsum.size() == n && near.size() == windows.size() * n, errc::shape_mismatch,
-            "head_stats::assign: score, colsum and near disagree on the prompt length");
-    reset(static_cast<std::int32_t>(n), first_row, windows);
+    expects(colsum.size() == n && near.size() == windows.size() * n &&
+                sourced.size() == sources.size() * n,
+            errc::shape_mismatch,
+            "head_stats::assign: score, colsum, near and sourced disagree on the prompt length");
+    reset(static_cast<std::int32_t>(n), first_row, windows, sources);
+    expects(sources_.size() == sources.size(), errc::invalid_argument,
+            "head_stats::assign: sources must be distinct and none plain");
+    for (std::size_t k = 0; k < sources.size(); ++k) {
+      const auto block = sourced.subspan(k * n, n);
+      std::copy(block.begin(), block.end(), sourced_[k].begin());
+    }
     score_.assign(score.begin(), score.end());
     score_valid_ = true;
     std::copy(colsum.begin(), colsum.end(), colsum_.begin());

@@ -33,6 +33,8 @@
 #include <kvsieve/attention/prefill.hpp>
 #include <kvsieve/core/cuda/runtime.cuh>
 #include <kvsieve/core/error.hpp>
+#include <kvsieve/policy/ranking.hpp>
+#include <kvsieve/profile/attention_stats.hpp>
 
 namespace kvsieve::cuda {
 
@@ -40,8 +42,13 @@ namespace kvsieve::cuda {
 ///   score  [n_head_q][L]               sum over all rows i of A[i, j]
 ///   colsum [n_head_q][L]               sum over recovery rows i >= first_row of A[i, j]
 ///   near   [n_head_q][n_windows][L]    sum over recovery rows i with j <= i < j + w of A[i, j]
+///   sourced [n_head_q][n_sources][L]  sum over rows i of weight_k(i) A[i, j]: the score sources
+///                                      of budgets ranked from other rows (policy/ranking.hpp's
+///                                      score_source; TOVA's last row, SnapKV's observation
+///                                      window, a decayed sum), pooling excluded (the host pools)
 /// exactly as kvsieve::head_stats::accumulate_row defines them (head_stats::assign loads them).
-/// Every element is overwritten; `near` may be null when n_windows == 0.
+/// Every element is overwritten; `near` may be null when n_windows == 0, `sourced` when
+/// n_sources == 0.
 struct prefill_stats {
   float* score = nullptr;
   float* colsum = nullptr;
@@ -49,6 +56,9 @@ struct prefill_stats {
   std::array<std::int32_t, 8> windows{}; // each > 0
   std::int32_t n_windows = 0;
   std::int32_t first_row = 0;
+  float* sourced = nullptr;
+  std::array<score_source, 4> sources{}; // pooling is ignored here
+  std::int32_t n_sources = 0;
 };
 
 namespace detail {
@@ -205,6 +215,7 @@ struct stats_args {
   float* score;  // [n_head_q, L]
   float* colsum; // [n_head_q, L]
   float* near;   // [n_head_q, n_windows, L]
+  float* sourced; // [n_head_q, n_sources, L]
   std::int32_t length;
   std::int32_t n_head_q;
   std::int32_t n_head_kv;
@@ -214,6 +225,9 @@ struct stats_args {
   std::int32_t n_windows;
   std::int32_t max_window;
   std::int32_t windows[8];
+  std::int32_t n_sources;
+  std::int32_t source_first[4]; // the first row a source reads (L - last_rows, or 0)
+  float source_log2_decay[4];   // log2 of its decay (0: every row weighs 1)
   float scale_log2;
   bool q_vec;
   bool kv_vec;
@@ -465,6 +479,7 @@ __global__ void __launch_bounds__(prefill_threads) prefill_stats_kernel(const st
   float score[4] = {};
   float colsum[4] = {};
   float near[8][4] = {};
+  float sourced[4][4] = {};
   // Rows above j0 see none of these columns (causal); j0 is a multiple of 64, so tiles align.
   for (int i0 = j0; i0 < length; i0 += prefill_rows) {
     __syncthreads(); // the previous tile's readers are done with sq, slse
@@ -496,6 +511,17 @@ __global__ void __launch_bounds__(prefill_threads) prefill_stats_kernel(const st
         const int j = j0 + tx + 16 * b;
         const float p = j <= i && i < length ? exp2f(s[r][b] * a.scale_log2 - lse) : 0.0F;
         score[b] += p;
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          // weight_k(i) = decay^(L - 1 - i) on the source's rows (head_stats::accumulate_row).
+          if (k < a.n_sources && i >= a.source_first[k]) {
+            const float w = a.source_log2_decay[k] == 0.0F
+                                ? 1.0F
+                                : exp2f(static_cast<float>(length - 1 - i) *
+                                        a.source_log2_decay[k]);
+            sourced[k][b] += w * p;
+          }
+        }
         if (recovery) {
           const float pr = i >= a.first_row ? p : 0.0F;
           colsum[b] += pr;
@@ -520,6 +546,14 @@ __global__ void __launch_bounds__(prefill_threads) prefill_stats_kernel(const st
     if (w < a.n_windows) {
       store_column_sums(near[w], red,
                         a.near + (static_cast<std::int64_t>(head) * a.n_windows + w) * length,
+                        j0, length, ty, tx);
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    if (k < a.n_sources) {
+      store_column_sums(sourced[k], red,
+                        a.sourced + (static_cast<std::int64_t>(head) * a.n_sources + k) * length,
                         j0, length, ty, tx);
     }
   }
@@ -630,6 +664,19 @@ void prefill_attention(const float* q, const KV* k, const KV* v, float* out, std
       sargs.windows[w] = width;
       sargs.max_window = std::max(sargs.max_window, width);
     }
+    expects(stats->n_sources >= 0 && stats->n_sources <= 4, bad, [&] {
+      return fmt::format("prefill_attention: n_sources {} is outside [0, 4]", stats->n_sources);
+    });
+    expects(stats->n_sources == 0 || stats->sourced != nullptr, bad,
+            "prefill_attention: stats->sourced must not be null when n_sources > 0");
+    sargs.n_sources = stats->n_sources;
+    for (std::int32_t si = 0; si < stats->n_sources; ++si) {
+      const auto& src = stats->sources[static_cast<std::size_t>(si)];
+      head_stats::check_source(src);
+      sargs.source_first[si] = src.last_rows > 0 ? std::max(0, length - src.last_rows) : 0;
+      sargs.source_log2_decay[si] = src.decay == 1.0F ? 0.0F : std::log2(src.decay);
+    }
+    sargs.sourced = stats->sourced;
     sargs.q = q;
     sargs.k = k;
     sargs.score = stats->score;

@@ -54,10 +54,6 @@ namespace kvsieve {
 
 template <candidate_ladder Ladder, profiler Profiler, storage_element T>
 class adaptive_cache<Ladder, Profiler, paged_store<T, cuda_space>> {
-  static_assert(head_profiler<Profiler> && !layer_profiler<Profiler>,
-                "kvsieve: layer-wide profilers (Ada-KV) run on the host cache until the device "
-                "cache is extended to them (the CUDA v2 issue)");
-
 public:
   using ladder_type = Ladder;
   using profiler_type = Profiler;
@@ -83,12 +79,14 @@ public:
         group_(opt_.n_head_q / geometry.n_head_kv), stream_(stream),
         layers_(static_cast<std::size_t>(geometry.n_seq) *
                 static_cast<std::size_t>(geometry.n_layer)),
-        heads_(store_.n_heads()), choice_(store_.n_heads()), window_begin_(store_.n_heads()),
+        heads_(store_.n_heads()), choice_(store_.n_heads()), fixed_budget_(store_.n_heads()),
+        window_begin_(store_.n_heads()),
         length_(layers_.size()), prompt_length_(layers_.size()), kept_sum_(layers_.size()),
         pair_length_(static_cast<std::size_t>(cuda::max_batch) *
                      static_cast<std::size_t>(geometry.n_head_kv)),
         new_slot_(pair_length_.size()), step_ok_(1), status_(1) {
     choice_.fill_zero(stream_);
+    fixed_budget_.fill_zero(stream_); // set for every head of a layer at its prefill
     window_begin_.fill_zero(stream_);
     length_.fill_zero(stream_);
     prompt_length_.fill_zero(stream_);
@@ -100,8 +98,8 @@ public:
   /// prefill with device tensors. q, out [L, n_head_q, head_dim] and k, v [L, n_head_kv,
   /// head_dim] float (post-RoPE) in device memory; classes [L] on the host. Synchronises once.
   /// Throws as the host cache (errc::out_of_range past geometry.max_context), and
-  /// errc::invalid_argument for what the device prefill does not support yet (more than 8
-  /// distinct ladder windows, a budget ranked from other rows, a per-head profiler budget).
+  /// errc::invalid_argument for more than 8 distinct ladder windows or 4 distinct score sources
+  /// (the statistics kernel's registers).
   void prefill(std::int32_t seq, std::int32_t layer, cuda_view<const float, 3> q,
                cuda_view<const float, 3> k, cuda_view<const float, 3> v,
                std::span<const token_class> classes, cuda_view<float, 3> out,
@@ -136,63 +134,89 @@ public:
             }, where);
     const auto n = static_cast<std::int32_t>(len);
     const auto windows = ladder_windows(ladder_, n);
-    expects(ladder_sources(ladder_).empty(), errc::invalid_argument,
-            "the CUDA cache sums every prompt row into the scores; a budget ranked from other "
-            "rows (TOVA's last row, SnapKV's observation window, a decayed sum) runs on the host "
-            "cache until the device prefill is extended to it (the CUDA v2 issue)",
-            where);
+    const auto sources = ladder_sources(ladder_);
     expects(windows.size() <= 8, errc::invalid_argument,
             "the CUDA prefill accumulates at most 8 distinct ladder windows", where);
+    expects(sources.size() <= 4, errc::invalid_argument,
+            "the CUDA prefill accumulates at most 4 distinct score sources besides the plain "
+            "one (budgets ranked from the last rows, an observation window, a decayed sum)",
+            where);
     const std::int32_t first_row =
         opt_.recovery_rows > 0 ? std::max(0, n - opt_.recovery_rows) : 0;
 
     const auto t0 = std::chrono::steady_clock::now();
-    stats_.reserve_discard(hq * len * (2 + windows.size()));
+    const std::size_t nw = windows.size();
+    const std::size_t ns = sources.size();
+    stats_.reserve_discard(hq * len * (2 + nw + ns));
     cuda::prefill_stats ps;
     ps.score = stats_.data();
     ps.colsum = stats_.data() + hq * len;
     ps.near = stats_.data() + 2 * hq * len;
+    ps.sourced = stats_.data() + (2 + nw) * hq * len;
     std::copy(windows.begin(), windows.end(), ps.windows.begin());
-    ps.n_windows = static_cast<std::int32_t>(windows.size());
+    ps.n_windows = static_cast<std::int32_t>(nw);
+    std::copy(sources.begin(), sources.end(), ps.sources.begin());
+    ps.n_sources = static_cast<std::int32_t>(ns);
     ps.first_row = first_row;
     cuda::prefill_attention<float>(q.data(), k.data(), v.data(), out.data(), n, opt_.n_head_q,
                                    g.n_head_kv, g.head_dim, scale(), &ps, stream_);
-    host_stats_.resize(hq * len * (2 + windows.size()));
+    host_stats_.resize(hq * len * (2 + nw + ns));
     stats_.download(host_stats_, 0, stream_);
     const auto t1 = std::chrono::steady_clock::now();
 
-    // Plan every KV head on the host, exactly as the host cache does.
+    // Plan every KV head on the host, exactly as the host cache does: one head at a time, or
+    // the whole layer at once for a layer-wide profiler (Ada-KV).
     offsets_.assign(1, 0);
     rows_.clear();
     reasons_.clear();
     scores_.clear();
     std::vector<std::uint8_t> choices(hkv);
     std::vector<std::int32_t> begins(hkv);
-    group_stats_.resize(static_cast<std::size_t>(group_));
-    const std::size_t first = store_.index({seq, layer, 0});
-    for (std::int32_t h = 0; h < g.n_head_kv; ++h) {
-      for (std::int32_t i = 0; i < group_; ++i) {
-        const auto qh = static_cast<std::size_t>(h * group_ + i);
-        // near is [n_head_q][n_windows][L]: one query head's windows are already contiguous.
-        const std::size_t nw = windows.size();
-        group_stats_[static_cast<std::size_t>(i)].assign(
-            first_row, windows, {host_stats_.data() + qh * len, len},
-            {host_stats_.data() + hq * len + qh * len, len},
-            {host_stats_.data() + 2 * hq * len + qh * nw * len, nw * len});
+    std::vector<std::int32_t> budgets(hkv);
+    const auto group = static_cast<std::size_t>(group_);
+    group_stats_.resize(hkv * group);
+    for (std::size_t qh = 0; qh < hq; ++qh) {
+      // near is [n_head_q][n_windows][L] and sourced [n_head_q][n_sources][L]: one query head's
+      // blocks are contiguous.
+      group_stats_[qh].assign(first_row, windows, {host_stats_.data() + qh * len, len},
+                              {host_stats_.data() + hq * len + qh * len, len},
+                              {host_stats_.data() + 2 * hq * len + qh * nw * len, nw * len},
+                              sources,
+                              {host_stats_.data() + (2 + nw) * hq * len + qh * ns * len,
+                               ns * len});
+    }
+    auto stats_of = [&](std::size_t h) {
+      return std::span<const head_stats>(group_stats_).subspan(h * group, group);
+    };
+    auto context = [&](std::int32_t h) {
+      return head_context{seq, layer, h, g.n_layer, g.n_head_kv, n};
+    };
+    if constexpr (layer_profiler<Profiler>) {
+      layer_candidates_.resize(hkv);
+      layer_choices_.assign(hkv, head_choice{});
+      for (std::size_t h = 0; h < hkv; ++h) {
+        planner_.measure(ladder_, stats_of(h), opt_.group, classes, opt_.n_sinks,
+                         context(static_cast<std::int32_t>(h)), layer_candidates_[h]);
       }
-      const auto& plan = planner_.plan(ladder_, profiler_,
-                                       std::span<const head_stats>(group_stats_), opt_.group,
-                                       classes, opt_.n_sinks,
-                                       head_context{seq, layer, h, g.n_layer, g.n_head_kv, n});
-      expects(plan.budget < 0, errc::invalid_argument,
-              "the CUDA cache keeps each candidate's own budget; a per-head budget from the "
-              "profiler (PyramidKV) runs on the host cache until the device cache is extended "
-              "to it (the CUDA v2 issue)",
-              where);
-      auto& hs = heads_[first + static_cast<std::size_t>(h)];
+      profiler_.choose_layer(std::span<const candidate_scores>(layer_candidates_),
+                             std::span<head_choice>(layer_choices_));
+    }
+    const std::size_t first = store_.index({seq, layer, 0});
+    for (std::size_t h = 0; h < hkv; ++h) {
+      const auto& plan = [&]() -> const head_plan& {
+        if constexpr (layer_profiler<Profiler>) {
+          return planner_.finish(ladder_, layer_choices_[h], stats_of(h), opt_.group, classes,
+                                 opt_.n_sinks, layer_candidates_[h].recovered);
+        } else {
+          return planner_.plan(ladder_, profiler_, stats_of(h), opt_.group, classes,
+                               opt_.n_sinks, context(static_cast<std::int32_t>(h)));
+        }
+      }();
+      auto& hs = heads_[first + h];
       hs.set(plan);
-      choices[static_cast<std::size_t>(h)] = hs.choice;
-      begins[static_cast<std::size_t>(h)] = plan.window_begin;
+      choices[h] = hs.choice;
+      begins[h] = plan.window_begin;
+      budgets[h] = plan.budget;
       for (std::int32_t j = 0; j < n; ++j) {
         const auto r = plan.reasons[static_cast<std::size_t>(j)];
         if (r != keep_reason::evicted) {
@@ -218,6 +242,7 @@ public:
     store_.assign_prompt(first, offsets_, d_offsets_.data(), d_rows_.data(), d_reasons_.data(),
                          d_scores_.data(), d_classes_.data(), k.data(), v.data(), stream_);
     choice_.upload_async(choices, first, stream_);
+    fixed_budget_.upload_async(budgets, first, stream_);
     window_begin_.upload_async(begins, first, stream_);
     const auto sl = layer_index(seq, layer);
     const std::int32_t lengths[1] = {n};
@@ -373,10 +398,10 @@ public:
   [[nodiscard]] auto choice(head_id h) const -> std::size_t {
     return heads_[store_.index(h)].choice;
   }
-  /// -1: the device cache keeps each candidate's own budget (a fixed one is refused at prefill).
+  /// The head's budget as its profiler fixed it (-1: the chosen candidate's own budget(ctx)).
   [[nodiscard]] auto fixed_budget(head_id h) const -> std::int32_t {
-    static_cast<void>(store_.index(h)); // range check
-    return -1;
+    const auto& hs = heads_[store_.index(h)];
+    return hs.fixed_budget ? hs.end_budget : -1;
   }
   [[nodiscard]] auto store() const noexcept -> const store_type& { return store_; }
   [[nodiscard]] auto ladder() const noexcept -> const Ladder& { return ladder_; }
@@ -426,7 +451,7 @@ private:
   }
 
   [[nodiscard]] auto state() -> cuda::detail::cache_state {
-    return {choice_.data(),       window_begin_.data(),
+    return {choice_.data(),       fixed_budget_.data(),   window_begin_.data(),
             length_.data(),       prompt_length_.data(),
             kept_sum_.data(),     pair_length_.data(),
             new_slot_.data(),     step_ok_.data(),
@@ -463,6 +488,7 @@ private:
   std::vector<detail::layer_entry> layers_;
   std::vector<head_entry> heads_;
   cuda::device_buffer<std::uint8_t> choice_;
+  cuda::device_buffer<std::int32_t> fixed_budget_;
   cuda::device_buffer<std::int32_t> window_begin_;
   cuda::device_buffer<std::int32_t> length_;
   cuda::device_buffer<std::int32_t> prompt_length_;
@@ -477,6 +503,8 @@ private:
   std::vector<float> host_stats_;
   std::vector<head_stats> group_stats_;
   head_planner planner_;
+  std::vector<candidate_scores> layer_candidates_; // [n_head_kv]: a layer-wide profiler's input
+  std::vector<head_choice> layer_choices_;         // [n_head_kv]: ... and its answer
   std::vector<std::int32_t> offsets_;
   std::vector<std::int32_t> rows_;
   std::vector<keep_reason> reasons_;

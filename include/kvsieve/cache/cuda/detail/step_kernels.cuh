@@ -43,12 +43,14 @@ struct device_rule : step_rule {
 
 template <class Ladder>
 __device__ auto evaluate(const Ladder& ladder, std::size_t choice, token_info tok,
-                         step_context ctx, std::int32_t n_sinks) -> device_rule {
+                         step_context ctx, std::int32_t n_sinks, std::int32_t fixed_budget)
+    -> device_rule {
   device_rule r;
   visit_candidate(
       ladder, choice,
       [&](const auto& pol) {
-        static_cast<step_rule&>(r) = kvsieve::detail::rule_of_step(pol, tok, ctx, n_sinks, -1);
+        static_cast<step_rule&>(r) =
+            kvsieve::detail::rule_of_step(pol, tok, ctx, n_sinks, fixed_budget);
         static_assert(std::is_same_v<decltype(ranking_of(pol)), score_rule>,
                       "kvsieve: the device cache's budgets rank by a kvsieve::score_rule; custom "
                       "score_ranking types run on the host cache");
@@ -61,6 +63,7 @@ __device__ auto evaluate(const Ladder& ladder, std::size_t choice, token_info to
 /// Device-side state of the cache, by value into the step kernels.
 struct cache_state {
   std::uint8_t* choice;        ///< [heads] ladder index
+  std::int32_t* fixed_budget;  ///< [heads] the profiler's budget for the head; -1: the policy's
   std::int32_t* window_begin;  ///< [heads] first position of the recent window
   std::int32_t* length;        ///< [n_seq * n_layer] tokens seen
   std::int32_t* prompt_length; ///< [n_seq * n_layer]
@@ -111,7 +114,7 @@ __global__ void __launch_bounds__(step_threads)
     const std::int32_t t = st.length[sl] + 1;
     const step_context ctx{t, st.prompt_length[sl]};
     const device_rule r = evaluate(ladder, st.choice[head], token_info{t - 1, tokens.cls[b]},
-                                   ctx, st.n_sinks);
+                                   ctx, st.n_sinks, st.fixed_budget[head]);
     const std::int32_t n = s.sizes[head];
     const bool drop = kvsieve::detail::drops_new_token(r, st.new_token, n);
     st.pair_length[p] = t;
@@ -215,8 +218,8 @@ __global__ void __launch_bounds__(update_threads)
   const std::int32_t t = st.pair_length[p];
   const std::int32_t pos = t - 1;
   const step_context ctx{t, st.prompt_length[sl]};
-  const device_rule r =
-      evaluate(ladder, st.choice[head], token_info{pos, tokens.cls[b]}, ctx, st.n_sinks);
+  const device_rule r = evaluate(ladder, st.choice[head], token_info{pos, tokens.cls[b]}, ctx,
+                                 st.n_sinks, st.fixed_budget[head]);
   const std::int32_t new_slot = st.new_slot[p];
   const std::int32_t n = s.sizes[head];
   // The size contract the logits were written under (decode_attention: one column per resident
