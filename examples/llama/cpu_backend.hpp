@@ -265,7 +265,7 @@ public:
   /// x [n, heads, head_dim] rotated at positions first_pos + t, from the cos/sin table.
   void rope(float* x, std::size_t n, std::size_t heads, std::size_t first_pos) {
     rope_.reserve(first_pos + n);
-    const std::size_t row = heads * 2 * rope_half();
+    const std::size_t row = heads * 2 * rope_.half(); // [heads, head_dim]
     for (std::size_t t = 0; t < n; ++t) {
       rope_.apply(x + t * row, heads, first_pos + t);
     }
@@ -294,8 +294,6 @@ private:
       : cpu_backend(cfg, w, *own) {
     own_ = std::move(own);
   }
-
-  [[nodiscard]] auto rope_half() const -> std::size_t { return rope_.half(); }
 
   // Elements per chunk of an element-wise loop: one decode step's run inline (one chunk).
   static constexpr std::size_t elementwise_grain = 16384;
