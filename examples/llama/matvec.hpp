@@ -1,7 +1,7 @@
 // SPDX-FileCopyrightText: 2026 kvsieve contributors
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-/// One token's matrix-vector product, for the decoder's decode steps (model.hpp).
+/// One token's matrix-vector product, for the decoder's decode steps (cpu_backend.hpp).
 
 #include <cstddef>
 

@@ -1,9 +1,11 @@
 // SPDX-FileCopyrightText: 2026 kvsieve contributors
 // SPDX-License-Identifier: Apache-2.0
-// The CUDA decoder (examples/llama/cuda_model.cuh) against Hugging Face transformers' logits on
-// the bundled tiny model, and against the CPU decoder with FastGen (the same policy choices, the
-// same generated tokens, the same memory saved).
+// The decoder (examples/llama/model.hpp) on its CUDA backend (cuda_backend.cuh, picked by the
+// device cache's memory space) against Hugging Face transformers' logits on the bundled tiny
+// model, and against the same forward on the CPU backend with FastGen (the same policy choices,
+// the same generated tokens, the same memory saved).
 #include <algorithm>
+#include <concepts>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -17,7 +19,7 @@
 #include <kvsieve/kvsieve.hpp>
 
 #include <llama/config.hpp>
-#include <llama/cuda_model.cuh>
+#include <llama/cuda_backend.cuh>
 #include <llama/model.hpp>
 #include <llama/weights.hpp>
 
@@ -50,7 +52,8 @@ TEST_CASE("CUDA decoder: the bundled tiny model matches transformers", "[cuda][l
   using cache_t = kvsieve::cuda::adaptive_cache<full_ladder, kvsieve::recovery_profiler, float>;
   cache_t cache(full_ladder{}, kvsieve::recovery_profiler(1.0), geometry(cfg),
                 {.n_head_q = cfg.n_head});
-  llama::gpu::model<cache_t> model(cfg, weights);
+  static_assert(std::same_as<llama::model<cache_t>::backend_type, llama::cuda_backend>);
+  llama::model<cache_t> model(cfg, weights);
   const auto logits = model.prefill(cache, 0, ids, classes, /*all_logits=*/true);
   const auto vocab = static_cast<std::size_t>(cfg.vocab_size);
   REQUIRE(logits.size() == ids.size() * vocab);
@@ -94,7 +97,7 @@ TEST_CASE("CUDA decoder with FastGen: the CPU decoder's choices, tokens and memo
                {.n_head_q = cfg.n_head});
   cpu_cache cc(kvsieve::make_fastgen_ladder(), kvsieve::recovery_profiler(0.9), g,
                {.n_head_q = cfg.n_head});
-  llama::gpu::model<gpu_cache> gm(cfg, weights);
+  llama::model<gpu_cache> gm(cfg, weights);
   llama::model<cpu_cache> cm(cfg, weights);
   auto a = gm.prefill(gc, 0, ids, classes);
   auto b = cm.prefill(cc, 0, ids, classes);

@@ -8,6 +8,7 @@
 #include <common/catch.hpp>
 
 #include <cmath>
+#include <concepts>
 #include <filesystem>
 #include <fstream>
 
@@ -24,6 +25,10 @@ namespace fs = std::filesystem;
 using full_cache = kvsieve::adaptive_cache<kvsieve::ladder<kvsieve::policies::full>,
                                            kvsieve::recovery_profiler>;
 using fastgen_cache = kvsieve::adaptive_cache<kvsieve::fastgen_ladder, kvsieve::recovery_profiler>;
+// A host cache picks the CPU backend; naming it is the same model (one forward, model.hpp).
+static_assert(std::same_as<llama::model<full_cache>::backend_type, llama::cpu_backend>);
+static_assert(std::same_as<llama::model<full_cache>,
+                           llama::model<full_cache, llama::backend_for_t<kvsieve::host_space>>>);
 
 auto read_json(const fs::path& p) -> nlohmann::json {
   std::ifstream in(p);
