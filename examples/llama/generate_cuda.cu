@@ -25,7 +25,7 @@ struct cuda_program {
   template <class Ladder, class Profiler>
   using cache_type = kvsieve::cuda::adaptive_cache<Ladder, Profiler, element_type>;
   static constexpr bool host_threads = false;         // --threads: the products run on the GPU
-  static constexpr bool layer_wide_profilers = false; // --policy adakv: not in the CUDA cache yet
+  static constexpr bool layer_wide_profilers = true;  // --policy adakv (Ada-KV) on the device
   static constexpr bool profile_files = false;        // --profile, --save-profile: CPU only
 
   // No GPU and no driver: exit 77 (CTest's skip; kvsieve-generate runs on the CPU). A driver
