@@ -26,7 +26,7 @@ for t in "$@"; do
   src=$repo/tests/cuda/${t}_test.cu
   [ -f "$src" ] || src=$here/drivers/$t.cu
   $cxx -x c++ -c "$src" -o "$out/obj/$mode/$t.o"
-  $cxx "$out/obj/$mode/$t.o" "$out/obj/$mode/rt.o" "$out/obj/$mode/main.o" -lfmt \
+  $cxx "$out/obj/$mode/$t.o" "$out/obj/$mode/rt.o" "$out/obj/$mode/main.o" -lfmt -lhwy \
     -o "$out/bin/${t}_$mode"
   echo "built $out/bin/${t}_$mode"
 done

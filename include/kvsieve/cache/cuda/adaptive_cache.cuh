@@ -445,6 +445,8 @@ public:
     length_.fill_zero(stream_);
     prompt_length_.fill_zero(stream_);
     kept_sum_.fill_zero(stream_);
+    workspace_ = decode_workspace(std::min(geometry.n_seq, max_batch) * geometry.n_head_kv, group_,
+                                  geometry.head_dim, static_cast<std::int32_t>(capacity()));
     check(cudaStreamSynchronize(stream_), "adaptive_cache<cuda> construction");
   }
 
