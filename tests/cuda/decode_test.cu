@@ -29,8 +29,10 @@ struct ragged_case {
   std::vector<std::int32_t> sizes; // per (seq, head), seq-major: n_seq = sizes.size() / hkv
 };
 
+// graph: run the call as a CUDA graph captured on a stream of its own and replayed twice
+// (a decode that allocated or synchronised would break the capture).
 template <class T>
-void check_ragged(const ragged_case& c, std::uint32_t seed) {
+void check_ragged(const ragged_case& c, std::uint32_t seed, bool graph = false) {
   const auto n_seq = static_cast<std::int32_t>(c.sizes.size()) / c.hkv;
   const std::int32_t lmax = std::max(1, *std::max_element(c.sizes.begin(), c.sizes.end()));
   std::int64_t pages = 0;
@@ -112,8 +114,28 @@ void check_ragged(const ragged_case& c, std::uint32_t seed) {
   }
   cuda::decode_workspace ws(batch.pairs(), c.group, c.d, lmax);
   const float scale = 1.0F / std::sqrt(static_cast<float>(c.d));
-  cuda::decode_attention(dev.view(), batch, d_q.data(), d_out.data(), c.group, scale, lmax, ws,
-                         nullptr);
+  if (graph) {
+    cudaStream_t stream = nullptr;
+    cuda::check(cudaStreamCreate(&stream), "cudaStreamCreate");
+    cuda::check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), "begin capture");
+    cuda::decode_attention(dev.view(), batch, d_q.data(), d_out.data(), c.group, scale, lmax, ws,
+                           stream);
+    cudaGraph_t g = nullptr;
+    cuda::check(cudaStreamEndCapture(stream, &g), "end capture");
+    cudaGraphExec_t exec = nullptr;
+    cuda::check(cudaGraphInstantiate(&exec, g, 0), "cudaGraphInstantiate");
+    d_out.fill_zero(stream);
+    for (int replay = 0; replay < 2; ++replay) {
+      cuda::check(cudaGraphLaunch(exec, stream), "cudaGraphLaunch");
+    }
+    cuda::check(cudaStreamSynchronize(stream), "graph replay");
+    cuda::check(cudaGraphExecDestroy(exec), "cudaGraphExecDestroy");
+    cuda::check(cudaGraphDestroy(g), "cudaGraphDestroy");
+    cuda::check(cudaStreamDestroy(stream), "cudaStreamDestroy");
+  } else {
+    cuda::decode_attention(dev.view(), batch, d_q.data(), d_out.data(), c.group, scale, lmax, ws,
+                           nullptr);
+  }
   cuda::check(cudaDeviceSynchronize(), "decode");
   std::vector<float> out(q.size());
   d_out.download(out);
@@ -228,6 +250,11 @@ TEST_CASE("ragged decode: skewed lengths in one launch", "[cuda][decode]") {
 TEST_CASE("ragged decode: 32k tokens", "[cuda][decode][long]") {
   check_ragged<kvsieve::bfloat16>({2, 8, 128, 16, {32768, 32000}}, 4);
   check_ragged<kvsieve::bfloat16>({1, 4, 64, 64, {32768}}, 5);
+}
+
+TEST_CASE("ragged decode: captured into a CUDA graph, allocating nothing, and replayed",
+          "[cuda][decode]") {
+  check_ragged<kvsieve::bfloat16>({2, 4, 128, 12, {0, 700, 1, 256}}, 10, true);
 }
 
 TEST_CASE("ragged decode: bad arguments", "[cuda][decode]") {

@@ -117,8 +117,13 @@ __device__ __forceinline__ auto clamped_size(std::int32_t n, std::int32_t chunks
 
 // One chunk of one pair for query heads [g0, g0 + MAXG) of its group. Grid: (chunks, pairs,
 // ceil(group / MAXG)); blocks past a head's end return at once.
+// Occupancy floor: 4 CTAs (16 warps, 64 KiB of loads in flight) per SM up to 4 query heads per
+// block (at most 128 registers), 2 for 8 (the accumulators of 8 heads need ~210).
+template <int MAXG>
+inline constexpr int decode_min_blocks = MAXG <= 4 ? 4 : 2;
+
 template <class T, int D, int MAXG>
-__global__ void __launch_bounds__(decode_threads)
+__global__ void __launch_bounds__(decode_threads, decode_min_blocks<MAXG>)
     decode_partial_kernel(store_view<T> s, batch_heads batch, decode_kernel_args a) {
   using shape = row_shape<T, D>;
   extern __shared__ float smem[];
@@ -198,25 +203,36 @@ __global__ void __launch_bounds__(decode_threads)
             live ? __ldg(reinterpret_cast<const uint4*>(kp + v_off + at)) : make_uint4(0, 0, 0, 0);
       }
     }
-    float sc[shape::unroll][MAXG];
+    float kf[shape::unroll][shape::nv][shape::ve];
 #pragma unroll
     for (int u = 0; u < shape::unroll; ++u) {
-      const int r = base + u * shape::rows + rg;
-      const bool live = r < count;
-      float kf[shape::nv][shape::ve];
 #pragma unroll
       for (int v = 0; v < shape::nv; ++v) {
-        unpack_vec<T>(kr[u][v], kf[v]);
+        unpack_vec<T>(kr[u][v], kf[u][v]);
+      }
+    }
+    // Query head outer, rows inner: each slice of q is read from shared memory once per step.
+    float sc[shape::unroll][MAXG];
+#pragma unroll
+    for (int g = 0; g < MAXG; ++g) {
+      float qf[shape::nv][shape::ve];
+#pragma unroll
+      for (int v = 0; v < shape::nv; ++v) {
+#pragma unroll
+        for (int e = 0; e < shape::ve; ++e) {
+          qf[v][e] = q_s[g * D + (lane + v * shape::tpr) * shape::ve + e];
+        }
       }
 #pragma unroll
-      for (int g = 0; g < MAXG; ++g) {
+      for (int u = 0; u < shape::unroll; ++u) {
+        const int r = base + u * shape::rows + rg;
+        const bool live = r < count;
         float dot = 0.0F;
 #pragma unroll
         for (int v = 0; v < shape::nv; ++v) {
-          const float* qv = q_s + g * D + (lane + v * shape::tpr) * shape::ve;
 #pragma unroll
           for (int e = 0; e < shape::ve; ++e) {
-            dot = fmaf(qv[e], kf[v][e], dot);
+            dot = fmaf(qf[v][e], kf[u][v][e], dot);
           }
         }
         dot = group_sum<shape::tpr>(dot) * a.scale;
