@@ -1,9 +1,14 @@
 // SPDX-FileCopyrightText: 2026 kvsieve contributors
 // SPDX-License-Identifier: Apache-2.0
-// Ragged batched decode attention against the host attend_paged, head by head: outputs, and the
-// probabilities the step kernel derives from the kept logits and each head's (max, sum).
+// Ragged batched decode attention against a brute-force reference (double precision, per query
+// head: every logit, the final (max, sum), the output) and against the host attend_paged (the
+// probabilities the step kernel derives from the kept logits and each head's (max, sum)), over
+// page sizes (powers of two or not, below and above the chunk), group sizes, head_dims, heads of
+// many chunks and empty heads; and the workspace's bounds.
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <string>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -24,8 +29,10 @@ struct ragged_case {
   std::vector<std::int32_t> sizes; // per (seq, head), seq-major: n_seq = sizes.size() / hkv
 };
 
+// graph: run the call as a CUDA graph captured on a stream of its own and replayed twice
+// (a decode that allocated or synchronised would break the capture).
 template <class T>
-void check_ragged(const ragged_case& c, std::uint32_t seed) {
+void check_ragged(const ragged_case& c, std::uint32_t seed, bool graph = false) {
   const auto n_seq = static_cast<std::int32_t>(c.sizes.size()) / c.hkv;
   const std::int32_t lmax = std::max(1, *std::max_element(c.sizes.begin(), c.sizes.end()));
   std::int64_t pages = 0;
@@ -44,6 +51,7 @@ void check_ragged(const ragged_case& c, std::uint32_t seed) {
   const auto hkv = static_cast<std::size_t>(c.hkv);
   const auto L = static_cast<std::size_t>(lmax);
   std::vector<token_class> classes(L, token_class::none);
+  std::vector<std::vector<float>> keys(static_cast<std::size_t>(n_seq)), values(keys.size());
   cuda::device_buffer<token_class> d_classes(L);
   d_classes.upload(classes);
   for (std::int32_t s = 0; s < n_seq; ++s) {
@@ -78,6 +86,15 @@ void check_ragged(const ragged_case& c, std::uint32_t seed) {
     dev.assign_prompt(dev.index({s, 0, 0}), offsets, d_off.data(), d_rows.data(),
                       d_reasons.data(), d_scores.data(), d_classes.data(), d_k.data(), d_v.data());
     cuda::check(cudaDeviceSynchronize(), "compaction");
+    // The reference reads what the store holds: K and V rounded to T.
+    for (auto& x : k) {
+      x = load_float(store_as<T>(x));
+    }
+    for (auto& x : v) {
+      x = load_float(store_as<T>(x));
+    }
+    keys[static_cast<std::size_t>(s)] = std::move(k);
+    values[static_cast<std::size_t>(s)] = std::move(v);
   }
   REQUIRE(dev.bytes_resident() == host.bytes_resident());
 
@@ -96,10 +113,30 @@ void check_ragged(const ragged_case& c, std::uint32_t seed) {
   for (std::int32_t s = 0; s < n_seq; ++s) {
     batch.seq[s] = n_seq - 1 - s; // the batch order need not be the store order
   }
-  cuda::decode_workspace ws;
+  cuda::decode_workspace ws(batch.pairs(), c.group, c.d, lmax);
   const float scale = 1.0F / std::sqrt(static_cast<float>(c.d));
-  cuda::decode_attention(dev.view(), batch, d_q.data(), d_out.data(), c.group, scale, lmax, ws,
-                         nullptr);
+  if (graph) {
+    cudaStream_t stream = nullptr;
+    cuda::check(cudaStreamCreate(&stream), "cudaStreamCreate");
+    cuda::check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), "begin capture");
+    cuda::decode_attention(dev.view(), batch, d_q.data(), d_out.data(), c.group, scale, lmax, ws,
+                           stream);
+    cudaGraph_t g = nullptr;
+    cuda::check(cudaStreamEndCapture(stream, &g), "end capture");
+    cudaGraphExec_t exec = nullptr;
+    cuda::check(cudaGraphInstantiate(&exec, g, 0), "cudaGraphInstantiate");
+    d_out.fill_zero(stream);
+    for (int replay = 0; replay < 2; ++replay) {
+      cuda::check(cudaGraphLaunch(exec, stream), "cudaGraphLaunch");
+    }
+    cuda::check(cudaStreamSynchronize(stream), "graph replay");
+    cuda::check(cudaGraphExecDestroy(exec), "cudaGraphExecDestroy");
+    cuda::check(cudaGraphDestroy(g), "cudaGraphDestroy");
+    cuda::check(cudaStreamDestroy(stream), "cudaStreamDestroy");
+  } else {
+    cuda::decode_attention(dev.view(), batch, d_q.data(), d_out.data(), c.group, scale, lmax, ws,
+                           nullptr);
+  }
   cuda::check(cudaDeviceSynchronize(), "decode");
   std::vector<float> out(q.size());
   d_out.download(out);
@@ -122,6 +159,56 @@ void check_ragged(const ragged_case& c, std::uint32_t seed) {
       REQUIRE(out[static_cast<std::size_t>(p) * c.group * d + i] ==
               Approx(expect[i]).margin(1e-4));
     }
+    // Brute force, per query head: logits, their max and sum of exponentials, the output.
+    const auto& k = keys[static_cast<std::size_t>(s)];
+    const auto& v = values[static_cast<std::size_t>(s)];
+    for (std::int32_t gq = 0; gq < c.group; ++gq) {
+      const auto at = static_cast<std::size_t>(p) * c.group + gq;
+      const float* qg = q.data() + at * d;
+      std::vector<double> ref(n);
+      double mx = -std::numeric_limits<double>::infinity();
+      float dev_mx = -std::numeric_limits<float>::infinity();
+      for (std::size_t j = 0; j < n; ++j) {
+        const float* kj = k.data() + (j * hkv + static_cast<std::size_t>(h)) * d;
+        double dot = 0.0;
+        for (std::size_t e = 0; e < d; ++e) {
+          dot += static_cast<double>(qg[e]) * kj[e];
+        }
+        ref[j] = dot * scale;
+        mx = std::max(mx, ref[j]);
+        const float got = logits[at * static_cast<std::size_t>(ws.token_stride) + j];
+        dev_mx = std::max(dev_mx, got);
+        INFO("query head " << gq << " token " << j);
+        REQUIRE(got == Approx(ref[j]).margin(1e-4));
+      }
+      INFO("query head " << gq);
+      if (n == 0) {
+        CHECK(std::isinf(ml[at].x));
+        CHECK(ml[at].x < 0.0F);
+        CHECK(ml[at].y == 0.0F);
+        for (std::size_t e = 0; e < d; ++e) {
+          REQUIRE(out[at * d + e] == 0.0F);
+        }
+        continue;
+      }
+      CHECK(ml[at].x == dev_mx); // the max of the logits as written, exactly
+      double sum = 0.0;
+      std::vector<double> o(d, 0.0);
+      for (std::size_t j = 0; j < n; ++j) {
+        const double w = std::exp(ref[j] - mx);
+        sum += w;
+        const float* vj = v.data() + (j * hkv + static_cast<std::size_t>(h)) * d;
+        for (std::size_t e = 0; e < d; ++e) {
+          o[e] += w * vj[e];
+        }
+      }
+      // (max, sum) pairs are compared as what they define: sum at the reference's max.
+      CHECK(static_cast<double>(ml[at].y) * std::exp(static_cast<double>(ml[at].x) - mx) ==
+            Approx(sum).epsilon(1e-4));
+      for (std::size_t e = 0; e < d; ++e) {
+        REQUIRE(out[at * d + e] == Approx(o[e] / sum).margin(1e-4));
+      }
+    }
     for (std::size_t j = 0; j < n; ++j) {
       float mean = 0.0F;
       for (std::int32_t gq = 0; gq < c.group; ++gq) {
@@ -134,11 +221,26 @@ void check_ragged(const ragged_case& c, std::uint32_t seed) {
 }
 } // namespace
 
-TEMPLATE_TEST_CASE("ragged decode equals the host per head: page and chunk boundaries",
+TEMPLATE_TEST_CASE("ragged decode equals the brute force per head: page and chunk boundaries",
                    "[cuda][decode]", float, kvsieve::bfloat16, kvsieve::half) {
   const auto d = GENERATE(32, 64, 128, 256);
-  const auto group = GENERATE(1, 4, 8, 12); // 12: two z-blocks of query heads
+  const auto group = GENERATE(1, 2, 4, 8, 12); // 12: two z-blocks of query heads
   check_ragged<TestType>({2, group, d, 16, {0, 1, 15, 16, 17, 255, 256, 257}}, 1);
+}
+
+TEST_CASE("ragged decode: every page size the store allows reads the same rows",
+          "[cuda][decode]") {
+  // Powers of two (a shift) and not (a division per row and chunk), below, at and above the
+  // chunk of 256 tokens, and 1 (a page per token).
+  const auto page_size = GENERATE(1, 3, 12, 16, 48, 100, 256, 300, 512);
+  INFO("page_size " << page_size);
+  check_ragged<kvsieve::bfloat16>({2, 4, 128, page_size, {0, 1, 255, 256, 257, 700, 1000, 2}}, 6);
+  check_ragged<float>({1, 2, 64, page_size, {513, 0, 37}}, 7);
+}
+
+TEST_CASE("ragged decode: groups above 8 and heads of many chunks", "[cuda][decode]") {
+  check_ragged<kvsieve::half>({1, 16, 64, 48, {2600, 0}}, 8);   // 11 chunks, two z-blocks
+  check_ragged<kvsieve::bfloat16>({2, 6, 256, 12, {1800, 3}}, 9); // 8 chunks, 6 of 8 heads live
 }
 
 TEST_CASE("ragged decode: skewed lengths in one launch", "[cuda][decode]") {
@@ -151,12 +253,17 @@ TEST_CASE("ragged decode: 32k tokens", "[cuda][decode][long]") {
   check_ragged<kvsieve::bfloat16>({1, 4, 64, 64, {32768}}, 5);
 }
 
+TEST_CASE("ragged decode: captured into a CUDA graph, allocating nothing, and replayed",
+          "[cuda][decode]") {
+  check_ragged<kvsieve::bfloat16>({2, 4, 128, 12, {0, 700, 1, 256}}, 10, true);
+}
+
 TEST_CASE("ragged decode: bad arguments", "[cuda][decode]") {
   paged_store<float, cuda_space> dev(store_geometry{.head_dim = 48, .page_size = 16,
                                                     .max_pages = 4});
   cuda::batch_heads batch;
   batch.n_seq_in_batch = 1;
-  cuda::decode_workspace ws;
+  cuda::decode_workspace ws(1, 1, 256, 16);
   cuda::device_buffer<float> buf(64);
   CHECK_THROWS_AS(cuda::decode_attention(dev.view(), batch, buf.data(), buf.data(), 1, 1.0F, 16,
                                          ws, nullptr),
@@ -165,4 +272,63 @@ TEST_CASE("ragged decode: bad arguments", "[cuda][decode]") {
   CHECK_THROWS_AS(cuda::decode_attention(dev.view(), batch, buf.data(), buf.data(), 1, 1.0F, 16,
                                          ws, nullptr),
                   error);
+  CHECK_THROWS_AS(cuda::decode_workspace(0, 1, 128, 16), error);
+  CHECK_THROWS_AS(cuda::decode_workspace(1, 1, 128, -1), error);
+}
+
+TEST_CASE("decode workspace: allocated once, its bounds enforced before any launch",
+          "[cuda][decode]") {
+  const store_geometry g{.n_seq = 2, .n_layer = 1, .n_head_kv = 2, .head_dim = 64,
+                         .page_size = 16, .max_pages = 64};
+  paged_store<float, cuda_space> dev(g, 512);
+  cuda::batch_heads batch;
+  batch.n_seq_in_batch = 1;
+  batch.n_head_kv = 2;
+  cuda::device_buffer<float> q(2 * 4 * 64), out(q.size());
+  cuda::decode_workspace ws(2, 4, 64, 512); // one sequence of 2 KV heads, group 4, 512 tokens
+  CHECK(ws.splits == 2);
+  CHECK(ws.token_stride == 512);
+  CHECK(ws.logits.size() == 2 * 4 * 512);
+  CHECK(ws.final_ml.size() == 2 * 4);
+  CHECK(ws.partial_o.size() == 2 * 4 * 2 * 64);
+  const float* logits = ws.logits.data();
+  const float2* partial = ws.partial_ml.data();
+  auto expect_refused = [&](std::int32_t group, std::int32_t tokens, const char* what) {
+    INFO(what);
+    try {
+      cuda::decode_attention(dev.view(), batch, q.data(), out.data(), group, 1.0F, tokens, ws,
+                             nullptr);
+      FAIL("the call was accepted");
+    } catch (const error& e) {
+      CHECK(e.code() == errc::invalid_argument);
+      CHECK(std::string(e.what()).find("exceeds its decode_workspace") != std::string::npos);
+    }
+  };
+  expect_refused(4, 513, "more tokens than the workspace holds");
+  expect_refused(8, 16, "a larger group");
+  batch.n_seq_in_batch = 2;
+  expect_refused(4, 16, "more pairs");
+  batch.n_seq_in_batch = 1;
+  // Calls within the bounds, smaller ones included, reuse the same buffers.
+  cuda::decode_attention(dev.view(), batch, q.data(), out.data(), 4, 1.0F, 512, ws, nullptr);
+  cuda::decode_attention(dev.view(), batch, q.data(), out.data(), 2, 1.0F, 100, ws, nullptr);
+  cuda::decode_attention(dev.view(), batch, q.data(), out.data(), 4, 1.0F, 0, ws, nullptr);
+  cuda::check(cudaDeviceSynchronize(), "decode");
+  CHECK(ws.logits.data() == logits);
+  CHECK(ws.partial_ml.data() == partial);
+  CHECK(ws.logits.size() == 2 * 4 * 512);
+  std::vector<float> o(out.size());
+  out.download(o);
+  CHECK(std::all_of(o.begin(), o.end(), [](float x) { return x == 0.0F; })); // empty heads
+  // A default workspace holds nothing: every call is refused.
+  cuda::decode_workspace none;
+  CHECK_THROWS_AS(cuda::decode_attention(dev.view(), batch, q.data(), out.data(), 1, 1.0F, 0,
+                                         none, nullptr),
+                  error);
+  paged_store<float, cuda_space> wide(store_geometry{.head_dim = 128, .page_size = 16,
+                                                     .max_pages = 4});
+  batch.n_head_kv = 1;
+  CHECK_THROWS_AS(cuda::decode_attention(wide.view(), batch, q.data(), out.data(), 1, 1.0F, 16,
+                                         ws, nullptr),
+                  error); // head_dim 128 > 64
 }

@@ -182,13 +182,31 @@ struct pool {
 };
 inline pool& the_pool() { static pool p; return p; }
 
+// Stream capture (CUDA graphs): launches on the capturing stream are recorded, not run, and
+// replayed in order by cudaGraphLaunch; cudaMalloc, cudaFree, cudaMemcpy and synchronisation
+// fail while a capture is open (cudaStreamCaptureModeGlobal), as on a GPU.
+struct capture_state {
+  bool active = false;
+  cudaStream_t stream = nullptr;
+  std::vector<std::function<void()>> ops;
+};
+inline capture_state& capture() { static capture_state c; return c; }
+
 struct launch {
   dim3 grid, block;
   std::size_t smem;
-  launch(dim3 g, dim3 b, std::size_t s = 0, cudaStream_t = nullptr) : grid(g), block(b), smem(s) {}
+  cudaStream_t stream;
+  launch(dim3 g, dim3 b, std::size_t s = 0, cudaStream_t st = nullptr) : grid(g), block(b), smem(s), stream(st) {}
   template <class... P, class... A>
   void operator()(void (*k)(P...), A&&... a) {
     static_assert(sizeof...(P) == sizeof...(A), "kernel argument count");
+    if (capture().active && stream == capture().stream) {
+      launch replay(grid, block, smem, nullptr);
+      capture().ops.push_back([replay, k, args = std::tuple<std::decay_t<P>...>(static_cast<std::decay_t<P>>(std::forward<A>(a))...)]() mutable {
+        std::apply([&](auto&... x) { replay(k, x...); }, args);
+      });
+      return;
+    }
     const std::size_t nt = static_cast<std::size_t>(block.x) * block.y * block.z;
     int limit = 48 * 1024;
     if (auto it = max_dyn_smem().find(reinterpret_cast<const void*>(k)); it != max_dyn_smem().end()) limit = it->second;

@@ -9,8 +9,9 @@
 ///   prefill: fused causal attention + profiling statistics (attention/cuda/prefill.cuh), one
 ///     download of the O(L) statistics, the host head_planner, then one compaction pass into the
 ///     device store. Synchronises once.
-///   decode: a batch of sequences at one layer in four launches and no host sync (step_append,
-///     decode attention, its merge, step_update: cache/cuda/detail/step_kernels.cuh). Policies
+///   decode: a batch of sequences at one layer in four launches, no allocation and no host sync
+///     (step_append, decode attention and the merge of the heads it split, step_update:
+///     cache/cuda/detail/step_kernels.cuh), so a step can be captured into a CUDA graph. Policies
 ///     are evaluated on the device: their keeps/window/budget are constexpr, so a user's policy
 ///     runs there unchanged.
 /// Errors: argument errors throw at once, citing the caller. A device failure during decode (the
@@ -82,9 +83,9 @@ public:
         heads_(store_.n_heads()), choice_(store_.n_heads()), fixed_budget_(store_.n_heads()),
         window_begin_(store_.n_heads()),
         length_(layers_.size()), prompt_length_(layers_.size()), kept_sum_(layers_.size()),
-        pair_length_(static_cast<std::size_t>(cuda::max_batch) *
-                     static_cast<std::size_t>(geometry.n_head_kv)),
-        new_slot_(pair_length_.size()), step_ok_(1), status_(1) {
+        pair_length_(static_cast<std::size_t>(max_pairs())),
+        new_slot_(pair_length_.size()), step_ok_(1), status_(1),
+        workspace_(max_pairs(), group_, geometry.head_dim, max_tokens()) {
     choice_.fill_zero(stream_);
     fixed_budget_.fill_zero(stream_); // set for every head of a layer at its prefill
     window_begin_.fill_zero(stream_);
@@ -437,6 +438,16 @@ private:
   // Most tokens one head may hold (64-bit: max_context near 2^31 must not wrap).
   [[nodiscard]] auto capacity() const -> std::int64_t {
     return std::int64_t{store_.max_pages_per_head()} * store_.geometry().page_size;
+  }
+  // The decode workspace's bounds, allocated once at construction (decode never allocates): the
+  // pairs of the largest batch, and the most tokens a head can hold. Its logits take
+  // 4 * max_pairs * group * max_tokens bytes, which is why geometry.max_context matters here.
+  [[nodiscard]] auto max_pairs() const -> std::int32_t {
+    const auto& g = store_.geometry();
+    return std::min(g.n_seq, cuda::max_batch) * g.n_head_kv;
+  }
+  [[nodiscard]] auto max_tokens() const -> std::int32_t {
+    return static_cast<std::int32_t>(std::min<std::int64_t>(capacity(), INT32_MAX));
   }
 
   [[nodiscard]] auto scale() const -> float { return logit_scale(opt_, store_.geometry()); }

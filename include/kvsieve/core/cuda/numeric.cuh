@@ -37,10 +37,9 @@ __device__ __forceinline__ auto from_float(float x) -> T {
 template <class T>
 inline constexpr int vec_elems = 16 / static_cast<int>(sizeof(T));
 
-/// Loads 16 bytes at p (16-byte aligned) as vec_elems<T> floats.
+/// Converts one 16-byte vector of T (as loaded) to vec_elems<T> floats.
 template <class T>
-__device__ __forceinline__ void load_vec(const T* p, float* out) {
-  const uint4 raw = __ldg(reinterpret_cast<const uint4*>(p));
+__device__ __forceinline__ void unpack_vec(const uint4& raw, float* out) {
   if constexpr (std::is_same_v<T, float>) {
     out[0] = __uint_as_float(raw.x);
     out[1] = __uint_as_float(raw.y);
@@ -56,6 +55,12 @@ __device__ __forceinline__ void load_vec(const T* p, float* out) {
       out[2 * i + 1] = to_float(T{hi});
     }
   }
+}
+
+/// Loads 16 bytes at p (16-byte aligned) as vec_elems<T> floats.
+template <class T>
+__device__ __forceinline__ void load_vec(const T* p, float* out) {
+  unpack_vec<T>(__ldg(reinterpret_cast<const uint4*>(p)), out);
 }
 
 /// Stores vec_elems<T> floats at p (16-byte aligned) as one 16-byte vector.
