@@ -279,8 +279,8 @@ TEST_CASE("ragged decode: bad arguments", "[cuda][decode]") {
 TEST_CASE("decode workspace: allocated once, its bounds enforced before any launch",
           "[cuda][decode]") {
   const store_geometry g{.n_seq = 2, .n_layer = 1, .n_head_kv = 2, .head_dim = 64,
-                         .page_size = 16, .max_pages = 64};
-  paged_store<float, cuda_space> dev(g, 512);
+                         .page_size = 16, .max_pages = 64, .max_context = 512};
+  paged_store<float, cuda_space> dev(g);
   cuda::batch_heads batch;
   batch.n_seq_in_batch = 1;
   batch.n_head_kv = 2;
