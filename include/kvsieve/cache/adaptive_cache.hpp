@@ -109,30 +109,12 @@ public:
                std::span<const token_class> classes, tensor_view<float, 3> out,
                std::source_location where = std::source_location::current()) {
     auto& ls = layer_state(seq, layer, where);
-    const std::array<named_rows, 5> rows{{{"q", q.extent(0)},
-                                          {"k", k.extent(0)},
-                                          {"v", v.extent(0)},
-                                          {"out", out.extent(0)},
-                                          {"classes", classes.size()}}};
-    const auto length = agreed_rows("prefill", rows, where);
-    expects(length > 0, errc::invalid_argument, "empty prompt: prefill needs at least one token",
-            where);
-    expects(length < static_cast<std::size_t>(INT32_MAX), errc::invalid_argument,
-            "prompt longer than 2^31 - 1 tokens", where);
     const auto& g = store_.geometry();
-    expects(detail::within_context(g, static_cast<std::int64_t>(length)), errc::out_of_range,
-            [&] {
-              return fmt::format("prompt of {} tokens exceeds the geometry's max_context ({})",
-                                 length, g.max_context);
-            },
-            where);
+    const auto length =
+        detail::prefill_length(q, k, v, classes, out, opt_.n_head_q, g, INT64_MAX, where);
     const auto hq = static_cast<std::size_t>(opt_.n_head_q);
     const auto hkv = static_cast<std::size_t>(g.n_head_kv);
     const auto d = static_cast<std::size_t>(g.head_dim);
-    q.expect_shape("prefill q", {length, hq, d}, where);
-    k.expect_shape("prefill k", {length, hkv, d}, where);
-    v.expect_shape("prefill v", {length, hkv, d}, where);
-    out.expect_shape("prefill out", {length, hq, d}, where);
     if (opt_.reject_non_finite) {
       q.expect_finite("prefill q", where);
       k.expect_finite("prefill k", where);
@@ -213,14 +195,7 @@ public:
               tensor_view<const float, 2> k, tensor_view<const float, 2> v, token_class cls,
               tensor_view<float, 2> out,
               std::source_location where = std::source_location::current()) {
-    const auto& g = store_.geometry();
-    const auto hq = static_cast<std::size_t>(opt_.n_head_q);
-    const auto hkv = static_cast<std::size_t>(g.n_head_kv);
-    const auto d = static_cast<std::size_t>(g.head_dim);
-    q.expect_shape("decode q", {hq, d}, where);
-    k.expect_shape("decode k", {hkv, d}, where);
-    v.expect_shape("decode v", {hkv, d}, where);
-    out.expect_shape("decode out", {hq, d}, where);
+    detail::expect_decode_shapes(q, k, v, out, opt_.n_head_q, store_.geometry(), where);
     const std::int32_t seqs[1] = {seq};
     expect_steppable(layer, seqs, where);
     if (opt_.reject_non_finite) {
@@ -248,17 +223,7 @@ public:
     const auto hq = static_cast<std::size_t>(opt_.n_head_q);
     const auto hkv = static_cast<std::size_t>(g.n_head_kv);
     const auto d = static_cast<std::size_t>(g.head_dim);
-    const std::array<named_rows, 6> rows{{{"seqs", seqs.size()},
-                                          {"q", q.extent(0)},
-                                          {"k", k.extent(0)},
-                                          {"v", v.extent(0)},
-                                          {"cls", cls.size()},
-                                          {"out", out.extent(0)}}};
-    const auto nb = agreed_rows("decode", rows, where);
-    q.expect_shape("decode q", {nb, hq, d}, where);
-    k.expect_shape("decode k", {nb, hkv, d}, where);
-    v.expect_shape("decode v", {nb, hkv, d}, where);
-    out.expect_shape("decode out", {nb, hq, d}, where);
+    const auto nb = detail::decode_batch(seqs, q, k, v, cls, out, opt_.n_head_q, g, where);
     expect_steppable(layer, seqs, where);
     if (opt_.reject_non_finite) {
       q.expect_finite("decode q", where);
@@ -377,30 +342,13 @@ private:
     return {id.seq, id.layer, id.head, g.n_layer, g.n_head_kv, length};
   }
 
-  // The checks of a decode step of `seqs` at `layer` that need no tensor: indices, a non-empty
-  // batch of distinct prefilled sequences, room under max_context.
+  // The checks of a decode step of `seqs` at `layer` that need no tensor (cache_state.hpp).
   void expect_steppable(std::int32_t layer, std::span<const std::int32_t> seqs,
                         std::source_location where) {
-    expects(!seqs.empty(), errc::invalid_argument, "decode batch of 0 sequences", where);
-    const auto& g = store_.geometry();
-    for (std::size_t b = 0; b < seqs.size(); ++b) {
-      const std::int32_t seq = seqs[b];
-      const auto& ls = layer_state(seq, layer, where);
-      expects(std::find(seqs.begin(), seqs.begin() + static_cast<std::ptrdiff_t>(b), seq) ==
-                  seqs.begin() + static_cast<std::ptrdiff_t>(b),
-              errc::invalid_argument,
-              [&] { return fmt::format("sequence {} appears twice in one decode batch", seq); },
-              where);
-      expects(ls.length > 0, errc::bad_state, [&] {
-        return fmt::format("decode before prefill for sequence {} layer {}", seq, layer);
-      }, where);
-      expects(ls.length < INT32_MAX, errc::bad_state, "sequence length would exceed 2^31 - 1",
-              where);
-      expects(detail::within_context(g, std::int64_t{ls.length} + 1), errc::out_of_range, [&] {
-        return fmt::format("sequence {} layer {} reached the geometry's max_context ({})", seq,
-                           layer, g.max_context);
-      }, where);
-    }
+    detail::expect_steppable(
+        store_.geometry(), layer, seqs,
+        [&](std::int32_t seq) -> const layer_entry& { return layer_state(seq, layer, where); },
+        INT64_MAX, where);
   }
 
   // The pool must hold one more token of every head of `seqs` before anything changes.

@@ -107,32 +107,15 @@ public:
                std::source_location where = std::source_location::current()) {
     raise_pending();
     auto& ls = layer_state(seq, layer, where);
-    const std::array<named_rows, 5> rows{{{"q", q.extent(0)},
-                                          {"k", k.extent(0)},
-                                          {"v", v.extent(0)},
-                                          {"out", out.extent(0)},
-                                          {"classes", classes.size()}}};
-    const auto len = agreed_rows("prefill", rows, where);
-    expects(len > 0, errc::invalid_argument, "empty prompt: prefill needs at least one token",
-            where);
     const auto& g = store_.geometry();
+    const auto len =
+        detail::prefill_length(q, k, v, classes, out, opt_.n_head_q, g, capacity(), where);
     const auto hq = static_cast<std::size_t>(opt_.n_head_q);
     const auto hkv = static_cast<std::size_t>(g.n_head_kv);
-    const auto d = static_cast<std::size_t>(g.head_dim);
-    q.expect_shape("prefill q", {len, hq, d}, where);
-    k.expect_shape("prefill k", {len, hkv, d}, where);
-    v.expect_shape("prefill v", {len, hkv, d}, where);
-    out.expect_shape("prefill out", {len, hq, d}, where);
     expects(ls.length == 0, errc::bad_state, [&] {
       return fmt::format("sequence {} layer {} is already prefilled; release({}) first", seq,
                          layer, seq);
     }, where);
-    expects(detail::within_context(g, static_cast<std::int64_t>(len)) &&
-                static_cast<std::int64_t>(len) <= capacity(),
-            errc::out_of_range, [&] {
-              return fmt::format("prompt of {} tokens exceeds the cache's max_context ({})", len,
-                                 capacity());
-            }, where);
     const auto n = static_cast<std::int32_t>(len);
     const auto windows = ladder_windows(ladder_, n);
     const auto sources = ladder_sources(ladder_);
@@ -272,26 +255,14 @@ public:
               std::source_location where = std::source_location::current()) {
     raise_pending();
     const auto& g = store_.geometry();
-    const std::array<named_rows, 6> rows{{{"seqs", seqs.size()},
-                                          {"q", q.extent(0)},
-                                          {"k", k.extent(0)},
-                                          {"v", v.extent(0)},
-                                          {"cls", cls.size()},
-                                          {"out", out.extent(0)}}};
-    const auto nb = agreed_rows("decode", rows, where);
-    expects(nb > 0 && nb <= static_cast<std::size_t>(cuda::max_batch), errc::invalid_argument,
-            [&] {
-              return fmt::format("decode batch of {} sequences outside [1, {}]", nb,
-                                 cuda::max_batch);
-            },
-            where);
-    const auto hq = static_cast<std::size_t>(opt_.n_head_q);
-    const auto hkv = static_cast<std::size_t>(g.n_head_kv);
-    const auto d = static_cast<std::size_t>(g.head_dim);
-    q.expect_shape("decode q", {nb, hq, d}, where);
-    k.expect_shape("decode k", {nb, hkv, d}, where);
-    v.expect_shape("decode v", {nb, hkv, d}, where);
-    out.expect_shape("decode out", {nb, hq, d}, where);
+    const auto nb = detail::decode_batch(seqs, q, k, v, cls, out, opt_.n_head_q, g, where);
+    expects(nb <= static_cast<std::size_t>(cuda::max_batch), errc::invalid_argument, [&] {
+      return fmt::format("decode batch of {} sequences outside [1, {}]", nb, cuda::max_batch);
+    }, where);
+    detail::expect_steppable(
+        g, layer, seqs,
+        [&](std::int32_t s) -> const detail::layer_entry& { return layer_state(s, layer, where); },
+        capacity(), where);
     cuda::batch_heads batch;
     batch.n_seq_in_batch = static_cast<std::int32_t>(nb);
     batch.n_layer = g.n_layer;
@@ -301,21 +272,7 @@ public:
     std::int32_t max_len = 0;
     for (std::size_t b = 0; b < nb; ++b) {
       const std::int32_t s = seqs[b];
-      const auto& ls = layer_state(s, layer, where);
-      expects(std::find(seqs.begin(), seqs.begin() + static_cast<std::ptrdiff_t>(b), s) ==
-                  seqs.begin() + static_cast<std::ptrdiff_t>(b),
-              errc::invalid_argument,
-              [&] { return fmt::format("sequence {} appears twice in one decode batch", s); },
-              where);
-      expects(ls.length > 0, errc::bad_state, [&] {
-        return fmt::format("decode before prefill for sequence {} layer {}", s, layer);
-      }, where);
-      expects(detail::within_context(g, std::int64_t{ls.length} + 1) &&
-                  std::int64_t{ls.length} < capacity(),
-              errc::out_of_range, [&] {
-                return fmt::format("sequence {} layer {} reached the cache's max_context ({})", s,
-                                   layer, capacity());
-              }, where);
+      const auto& ls = layers_[layer_index(s, layer)];
       batch.seq[b] = s;
       tokens.cls[b] = opt_.generated == generated_class_mode::frozen ? token_class::none : cls[b];
       max_len = std::max(max_len, ls.length + 1);
@@ -343,6 +300,8 @@ public:
               cuda_view<const float, 2> k, cuda_view<const float, 2> v, token_class cls,
               cuda_view<float, 2> out,
               std::source_location where = std::source_location::current()) {
+    raise_pending();
+    detail::expect_decode_shapes(q, k, v, out, opt_.n_head_q, store_.geometry(), where);
     const std::int32_t seqs[1] = {seq};
     const token_class classes[1] = {cls};
     decode(layer, seqs, batch_of_one(q), batch_of_one(k), batch_of_one(v), classes,
