@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <source_location>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -115,11 +116,7 @@ public:
     const auto hq = static_cast<std::size_t>(opt_.n_head_q);
     const auto hkv = static_cast<std::size_t>(g.n_head_kv);
     const auto d = static_cast<std::size_t>(g.head_dim);
-    if (opt_.reject_non_finite) {
-      q.expect_finite("prefill q", where);
-      k.expect_finite("prefill k", where);
-      v.expect_finite("prefill v", where);
-    }
+    expect_finite_inputs("prefill", q, k, v, where);
     expects(ls.length == 0, errc::bad_state, [&] {
       return fmt::format("sequence {} layer {} is already prefilled; release({}) first", seq,
                          layer, seq);
@@ -198,11 +195,7 @@ public:
     detail::expect_decode_shapes(q, k, v, out, opt_.n_head_q, store_.geometry(), where);
     const std::int32_t seqs[1] = {seq};
     expect_steppable(layer, seqs, where);
-    if (opt_.reject_non_finite) {
-      q.expect_finite("decode q", where);
-      k.expect_finite("decode k", where);
-      v.expect_finite("decode v", where);
-    }
+    expect_finite_inputs("decode", q, k, v, where);
     expect_pages(layer, seqs);
     step(seq, layer, q.data(), k.data(), v.data(), cls, out.data());
   }
@@ -225,11 +218,7 @@ public:
     const auto d = static_cast<std::size_t>(g.head_dim);
     const auto nb = detail::decode_batch(seqs, q, k, v, cls, out, opt_.n_head_q, g, where);
     expect_steppable(layer, seqs, where);
-    if (opt_.reject_non_finite) {
-      q.expect_finite("decode q", where);
-      k.expect_finite("decode k", where);
-      v.expect_finite("decode v", where);
-    }
+    expect_finite_inputs("decode", q, k, v, where);
     expect_pages(layer, seqs);
     for (std::size_t b = 0; b < nb; ++b) {
       step(seqs[b], layer, q.data() + b * hq * d, k.data() + b * hkv * d,
@@ -349,6 +338,17 @@ private:
         store_.geometry(), layer, seqs,
         [&](std::int32_t seq) -> const layer_entry& { return layer_state(seq, layer, where); },
         INT64_MAX, where);
+  }
+
+  // cache_options::reject_non_finite: q, k and v hold no NaN or infinity.
+  template <class View>
+  void expect_finite_inputs(std::string_view call, const View& q, const View& k, const View& v,
+                            std::source_location where) const {
+    if (opt_.reject_non_finite) {
+      q.expect_finite(fmt::format("{} q", call), where);
+      k.expect_finite(fmt::format("{} k", call), where);
+      v.expect_finite(fmt::format("{} v", call), where);
+    }
   }
 
   // The pool must hold one more token of every head of `seqs` before anything changes.
