@@ -259,7 +259,7 @@ public:
     return detail::make_report<Ladder>(
         store_, std::span<const layer_entry>(layers_),
         [&](std::size_t i) -> const head_entry& { return heads_[i]; },
-        [&](std::size_t i) { return store_.size(heads_index_id(i)); }, prefill_seconds_,
+        [&](head_id id, std::size_t /*index*/) { return store_.size(id); }, prefill_seconds_,
         profile_seconds_);
   }
 
@@ -276,15 +276,6 @@ private:
   struct head_entry : detail::head_summary<Ladder::size> {
     step_state algo; ///< Algorithm 2's window, budget and recent slots
   };
-
-  // The head_id of flat head index i (store.index's inverse), for the report.
-  [[nodiscard]] auto heads_index_id(std::size_t i) const -> head_id {
-    const auto& g = store_.geometry();
-    const auto hkv = static_cast<std::size_t>(g.n_head_kv);
-    const auto nl = static_cast<std::size_t>(g.n_layer);
-    return {static_cast<std::int32_t>(i / hkv / nl), static_cast<std::int32_t>(i / hkv % nl),
-            static_cast<std::int32_t>(i % hkv)};
-  }
 
   /// Threads available to the attention loops (1 without a pool).
   [[nodiscard]] auto threads() const -> std::size_t {

@@ -383,7 +383,8 @@ public:
     return detail::make_report<Ladder>(
         store_, std::span<const detail::layer_entry>(layers),
         [&](std::size_t i) -> const head_entry& { return heads_[i]; },
-        [&](std::size_t i) { return sizes[i]; }, prefill_seconds_, profile_seconds_);
+        [&](head_id /*id*/, std::size_t i) { return sizes[i]; }, prefill_seconds_,
+        profile_seconds_);
   }
 
 private:

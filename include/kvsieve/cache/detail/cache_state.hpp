@@ -54,9 +54,9 @@ struct head_summary {
   }
 };
 
-/// The report of every prefilled (sequence, layer). head_at(flat head index) -> head_summary,
-/// kept_at(flat head index) -> resident tokens; flat indices as store.index(); the store gives the
-/// byte accounting (kv_store).
+/// The report of every prefilled (sequence, layer). head_at(flat index) -> head_summary,
+/// kept_at(head_id, flat index) -> resident tokens; the flat index is store.index(head), a
+/// bijection of the store's own choosing (kv_store); the store gives the byte accounting.
 template <class Ladder, class Store, class HeadAt, class KeptAt>
 [[nodiscard]] auto make_report(const Store& store, std::span<const layer_entry> layers,
                                HeadAt&& head_at, KeptAt&& kept_at, double prefill_seconds,
@@ -83,7 +83,7 @@ template <class Ladder, class Store, class HeadAt, class KeptAt>
         const head_id id{s, l, h};
         const std::size_t i = store.index(id);
         const auto& hs = head_at(i);
-        const std::int32_t kept = kept_at(i);
+        const std::int32_t kept = kept_at(id, i);
         r.heads.push_back({id, hs.choice, Ladder::name(hs.choice), kept, ls.length,
                            hs.recovered,
                            std::vector<double>(hs.candidates.begin(), hs.candidates.end()),
