@@ -290,13 +290,20 @@ void BM_compaction(benchmark::State& state) {
     kb::gpu_timer timer;
     constexpr std::int64_t warps_per_block = 8;
     const auto blocks = static_cast<unsigned>(kc::div_up(in.kept, warps_per_block));
+    std::int32_t pages = 0;
+    for (std::size_t h = 0; h + 1 < in.host_offsets.size(); ++h) {
+      pages += static_cast<std::int32_t>(kc::div_up(in.host_offsets[h + 1] - in.host_offsets[h],
+                                                    page_size));
+    }
+    const auto top = static_cast<std::int32_t>(g.max_pages);
     for (auto _ : state) {
       store.clear(0, n_head_kv); // untimed: every iteration compacts into empty heads
       timer.start();
-      kc::detail::take_pages<bfloat16><<<1, 256>>>(store.view(), 0, n_head_kv, in.offsets.data());
+      // One launch: the pages are taken inside the gather (paged_store::assign_prompt's kernel).
       kc::detail::gather_kept<bfloat16, bfloat16><<<blocks, 32 * warps_per_block>>>(
           store.view(), 0, n_head_kv, in.offsets.data(), in.rows.data(), in.reasons.data(),
-          in.scores.data(), in.classes.data(), in.k.data(), in.v.data(), n_head_kv, true);
+          in.scores.data(), in.classes.data(), in.k.data(), in.v.data(), n_head_kv, top, pages,
+          true);
       state.SetIterationTime(timer.stop());
     }
     kc::check_launch("compaction");

@@ -378,3 +378,105 @@ TEST_CASE("CUDA cache: device out-of-memory at prefill and at decode; the error 
   CHECK(dev.store().size({1, 0, 1}) == 43);
   CHECK(dev.report().heads.size() == 2);
 }
+
+TEST_CASE("CUDA cache: a decode step captured into a CUDA graph and replayed equals decode calls",
+          "[cuda][cache]") {
+  using mem = kvsieve::testing::backend<cuda_space>;
+  constexpr std::int32_t hq = 4;
+  constexpr std::int32_t hkv = 2;
+  constexpr std::int32_t d = 64;
+  constexpr std::size_t steps = 24;
+  const store_geometry g{.n_seq = 2, .n_layer = 1, .n_head_kv = hkv, .head_dim = d,
+                         .page_size = 16, .max_pages = 64, .max_context = 256};
+  // Frozen classes: a launch repeats the captured call's classes.
+  const cache_options opt{.n_head_q = hq, .generated = generated_class_mode::frozen};
+  cudaStream_t stream = nullptr;
+  cuda::check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
+  auto graph_cache = cuda::adaptive_cache<fastgen_ladder, recovery_profiler, kvsieve::bfloat16>(
+      make_fastgen_ladder(), recovery_profiler(0.9), g, opt, stream);
+  auto call_cache = make_device(g, opt);
+  const kvsieve::testing::problem prompts[2] = {make_problem(90, hq, hkv, d, steps, 21),
+                                                make_problem(70, hq, hkv, d, steps, 22)};
+  auto prefill = [&](auto& cache, std::int32_t seq) {
+    const auto& p = prompts[seq];
+    const auto L = static_cast<std::size_t>(p.length);
+    const auto q = mem::upload(p.q);
+    const auto k = mem::upload(p.k);
+    const auto v = mem::upload(p.v);
+    auto out = mem::zeros(p.q.size());
+    cache.prefill(seq, 0, cuda_view<const float, 3>(q.data(), {L, hq, d}),
+                  cuda_view<const float, 3>(k.data(), {L, hkv, d}),
+                  cuda_view<const float, 3>(v.data(), {L, hkv, d}), p.classes,
+                  cuda_view<float, 3>(out.data(), {L, hq, d}));
+  };
+  for (std::int32_t s = 0; s < 2; ++s) {
+    prefill(graph_cache, s);
+    prefill(call_cache, s);
+  }
+  // The graph's buffers, refilled before every launch; the calls get the same inputs.
+  auto q = mem::zeros(2 * hq * d);
+  auto k = mem::zeros(2 * hkv * d);
+  auto v = mem::zeros(2 * hkv * d);
+  auto out = mem::zeros(2 * hq * d);
+  auto fill = [&](std::size_t s) {
+    auto join = [&](auto field) {
+      auto x = field(prompts[0]);
+      const auto y = field(prompts[1]);
+      x.insert(x.end(), y.begin(), y.end());
+      return x;
+    };
+    q.upload(join([&](const auto& p) { return p.dq[s]; }));
+    k.upload(join([&](const auto& p) { return p.dk[s]; }));
+    v.upload(join([&](const auto& p) { return p.dv[s]; }));
+  };
+  const std::int32_t seqs[2] = {0, 1};
+  const token_class classes[2] = {token_class::none, token_class::none};
+  auto step = [&](auto& cache) {
+    cache.decode(0, seqs, cuda_view<const float, 3>(q.data(), {2, hq, d}),
+                 cuda_view<const float, 3>(k.data(), {2, hkv, d}),
+                 cuda_view<const float, 3>(v.data(), {2, hkv, d}), classes,
+                 cuda_view<float, 3>(out.data(), {2, hq, d}));
+  };
+
+  cudaGraph_t graph = nullptr;
+  cuda::check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), "begin capture");
+  step(graph_cache); // recorded, not run: the lengths stay
+  cuda::check(cudaStreamEndCapture(stream, &graph), "end capture");
+  CHECK(graph_cache.length(0, 0) == 90);
+  cudaGraphExec_t exec = nullptr;
+  cuda::check(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+
+  for (std::size_t s = 0; s < steps; ++s) {
+    fill(s);
+    cuda::check(cudaGraphLaunch(exec, stream), "launch");
+    graph_cache.advance(0, seqs);
+    graph_cache.synchronize();
+    const auto from_graph = mem::download(out);
+    step(call_cache);
+    const auto from_calls = mem::download(out);
+    // The graph's grids cover max_context, the calls' the current length: the same sums split
+    // differently, so equal to float rounding.
+    REQUIRE(from_graph.size() == from_calls.size());
+    for (std::size_t i = 0; i < from_graph.size(); ++i) {
+      REQUIRE(from_graph[i] == Approx(from_calls[i]).margin(1e-5).epsilon(1e-4));
+    }
+    for (std::int32_t seq = 0; seq < 2; ++seq) {
+      for (std::int32_t h = 0; h < hkv; ++h) {
+        REQUIRE(mem::positions(graph_cache, {seq, 0, h}) ==
+                mem::positions(call_cache, {seq, 0, h}));
+      }
+    }
+  }
+  CHECK(graph_cache.length(0, 0) == 90 + static_cast<std::int32_t>(steps));
+  CHECK(graph_cache.length(1, 0) == 70 + static_cast<std::int32_t>(steps));
+  CHECK(graph_cache.report().bytes_resident == call_cache.report().bytes_resident);
+  // advance() checks as decode() does.
+  kvsieve::testing::expect_errc([&] { graph_cache.advance(0, std::vector<std::int32_t>{0, 0}); },
+                                errc::invalid_argument);
+  kvsieve::testing::expect_errc([&] { graph_cache.advance(0, std::vector<std::int32_t>{2}); },
+                                errc::out_of_range);
+  cuda::check(cudaGraphExecDestroy(exec), "exec destroy");
+  cuda::check(cudaGraphDestroy(graph), "graph destroy");
+  graph_cache.synchronize();
+  cuda::check(cudaStreamDestroy(stream), "stream destroy");
+}

@@ -7,7 +7,7 @@
 # runs each for SECONDS_PER_TARGET (default 60) on a scratch copy of its seed corpus, so the
 # committed corpora stay small. Exits non-zero if any target crashes, leaks, times out or runs
 # out of memory; the crashing input and the log are kept and their paths printed.
-#   tests/fuzz/run.sh 60       # CI: one minute per target
+#   tests/fuzz/run.sh 30       # CI: 30 s per target
 #   tests/fuzz/run.sh 14400    # four hours per target, locally
 # Environment: CXX_FUZZ (default clang++-16), KVSIEVE_FUZZ_BUILD (default build/fuzz),
 # KVSIEVE_FUZZ_WORK (a directory to keep the grown corpora in across runs; default a fresh

@@ -127,6 +127,7 @@ inline float uint_as_float(unsigned x) { return std::bit_cast<float>(x); }
 inline unsigned float_as_uint(float x) { return std::bit_cast<unsigned>(x); }
 template <class T>
 T ldg(const T* p) { return *p; }
+inline void threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 
 // ---- runtime bookkeeping
 inline std::map<const void*, int>& max_dyn_smem() { static std::map<const void*, int> m; return m; }
@@ -281,6 +282,8 @@ struct launch {
 #define __uint_as_float ::emu::uint_as_float
 #define __float_as_uint ::emu::float_as_uint
 #define __ldg ::emu::ldg
+#define __ldcg ::emu::ldg
+#define __threadfence() ::emu::threadfence()
 #define __expf ::expf
 using std::min;
 using std::max;

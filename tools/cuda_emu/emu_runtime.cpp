@@ -27,6 +27,7 @@ cudaError_t cudaMemsetAsync(void* d, int v, size_t n, cudaStream_t) { std::memse
 cudaError_t cudaDeviceSynchronize() { return capturing() ? cudaErrorStreamCaptureUnsupported : cudaSuccess; }
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return capturing() ? cudaErrorStreamCaptureUnsupported : cudaSuccess; }
 cudaError_t cudaStreamCreate(cudaStream_t* s) { *s = reinterpret_cast<cudaStream_t>(new char); return cudaSuccess; }
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned /*flags: every emulated stream is ordered only with itself*/) { return cudaStreamCreate(s); }
 cudaError_t cudaStreamDestroy(cudaStream_t s) { delete reinterpret_cast<char*>(s); return cudaSuccess; }
 cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
   if (s == nullptr || capturing()) return cudaErrorStreamCaptureUnsupported; // the legacy stream cannot capture

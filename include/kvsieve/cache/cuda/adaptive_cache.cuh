@@ -9,11 +9,11 @@
 ///   prefill: fused causal attention + profiling statistics (attention/cuda/prefill.cuh), one
 ///     download of the O(L) statistics, the host head_planner, then one compaction pass into the
 ///     device store. Synchronises once.
-///   decode: a batch of sequences at one layer in four launches, no allocation and no host sync
-///     (step_append, decode attention and the merge of the heads it split, step_update:
-///     cache/cuda/detail/step_kernels.cuh), so a step can be captured into a CUDA graph. Policies
-///     are evaluated on the device: their keeps/window/budget are constexpr, so a user's policy
-///     runs there unchanged.
+///   decode: a batch of sequences at one layer in five launches, no allocation and no host sync
+///     (step_plan, step_write, decode attention, the merge of the heads it split, step_update:
+///     cache/cuda/detail/step_kernels.cuh), so a step can be captured into a CUDA graph and
+///     replayed (advance() counts each launch). Policies are evaluated on the device: their
+///     keeps/window/budget are constexpr, so a user's policy runs there unchanged.
 /// Errors: argument errors throw at once, citing the caller. A device failure during decode (the
 /// page pool exhausted, a head past max_context) cannot be seen without a sync: the failing step
 /// changes nothing on the device and its output is invalid, and the error is STICKY: every later
@@ -85,7 +85,8 @@ public:
         length_(layers_.size()), prompt_length_(layers_.size()), kept_sum_(layers_.size()),
         pair_length_(static_cast<std::size_t>(max_pairs())),
         new_slot_(pair_length_.size()), step_ok_(1), status_(1),
-        workspace_(max_pairs(), group_, geometry.head_dim, max_tokens()) {
+        workspace_(max_pairs(), group_, geometry.head_dim, max_tokens()),
+        step_scratch_(max_pairs(), max_tokens()) {
     choice_.fill_zero(stream_);
     fixed_budget_.fill_zero(stream_); // set for every head of a layer at its prefill
     window_begin_.fill_zero(stream_);
@@ -245,7 +246,7 @@ public:
 
   /// One generation step of a batch of B distinct, prefilled sequences at one layer: row b of q,
   /// out [B, n_head_q, head_dim] and k, v [B, n_head_kv, head_dim] (device) belongs to seqs[b],
-  /// whose new token has class cls[b] (host spans). Enqueues four kernels; no host sync. Throws
+  /// whose new token has class cls[b] (host spans). Enqueues five kernels; no host sync. Throws
   /// as the host cache's batched decode; the pool's capacity is checked on the device (see the
   /// file comment: a step that does not fit changes nothing and raises later).
   void decode(std::int32_t layer, std::span<const std::int32_t> seqs,
@@ -277,21 +278,45 @@ public:
       tokens.cls[b] = opt_.generated == generated_class_mode::frozen ? token_class::none : cls[b];
       max_len = std::max(max_len, ls.length + 1);
     }
+    // A captured step is replayed at later lengths: its grids then cover every length a head
+    // can reach (the blocks past a head's tokens return at once).
+    const bool recording = capturing();
+    const std::int32_t bound = recording ? max_tokens() : max_len;
     const auto st = state();
     const auto view = store_.view();
     cuda::detail::step_append<T, Ladder>(view, batch, ladder_, st, tokens, k.data(), v.data(),
                                          stream_);
-    cuda::decode_attention<T>(view, batch, q.data(), out.data(), group_, scale(), max_len,
+    cuda::decode_attention<T>(view, batch, q.data(), out.data(), group_, scale(), bound,
                               workspace_, stream_);
     cuda::detail::step_update<T, Ladder>(view, batch, ladder_, st, tokens, group_,
                                          workspace_.logits.data(), workspace_.token_stride,
-                                         workspace_.final_ml.data(), stream_);
-    // The host mirror advances optimistically; clear_error() re-reads it after a failed step.
-    for (std::size_t b = 0; b < nb; ++b) {
-      auto& ls = layers_[layer_index(seqs[b], layer)];
-      ++ls.length;
-      ++ls.decode_steps;
+                                         workspace_.final_ml.data(), bound, stream_);
+    if (!recording) {
+      advance_mirror(layer, seqs);
     }
+  }
+
+  /// A CUDA graph holding one decode(layer, seqs, ...) call, captured on the cache's stream, was
+  /// launched once more. Recording that call ran nothing and left the lengths alone; each launch
+  /// of the graph is one step, which this call counts on the host (the device counts its own).
+  /// Call it once per launch, in order with the other calls. A launch repeats the captured
+  /// arguments: the same q, k, v, out buffers (refill them between launches) and the same new
+  /// tokens' classes (capture under generated_class_mode::frozen, or for steps of one class).
+  /// Throws as decode() when a sequence cannot take another step.
+  void advance(std::int32_t layer, std::span<const std::int32_t> seqs,
+               std::source_location where = std::source_location::current()) {
+    raise_pending();
+    const auto& g = store_.geometry();
+    expects(!seqs.empty() && seqs.size() <= static_cast<std::size_t>(cuda::max_batch),
+            errc::invalid_argument, [&] {
+              return fmt::format("advance: {} sequences outside [1, {}]", seqs.size(),
+                                 cuda::max_batch);
+            }, where);
+    detail::expect_steppable(
+        g, layer, seqs,
+        [&](std::int32_t s) -> const detail::layer_entry& { return layer_state(s, layer, where); },
+        capacity(), where);
+    advance_mirror(layer, seqs);
   }
 
   /// The host cache's single-sequence decode (a batch of one): q, out [n_head_q, head_dim],
@@ -390,6 +415,24 @@ public:
 private:
   using head_entry = detail::head_summary<Ladder::size>;
 
+  // The host mirror advances optimistically; clear_error() re-reads it after a failed step.
+  void advance_mirror(std::int32_t layer, std::span<const std::int32_t> seqs) {
+    for (const std::int32_t s : seqs) {
+      auto& ls = layers_[layer_index(s, layer)];
+      ++ls.length;
+      ++ls.decode_steps;
+    }
+  }
+  // True while the cache's stream records a graph (the legacy stream never does).
+  [[nodiscard]] auto capturing() const -> bool {
+    if (stream_ == nullptr) {
+      return false;
+    }
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    cuda::check(cudaStreamIsCapturing(stream_, &status), "cudaStreamIsCapturing");
+    return status != cudaStreamCaptureStatusNone;
+  }
+
   template <class U>
   static auto batch_of_one(cuda_view<U, 2> x) -> cuda_view<U, 3> {
     return {x.data(), {1, x.extent(0), x.extent(1)}};
@@ -426,7 +469,7 @@ private:
             length_.data(),       prompt_length_.data(),
             kept_sum_.data(),     pair_length_.data(),
             new_slot_.data(),     step_ok_.data(),
-            status_.device(),     opt_.n_sinks,
+            status_.device(),     step_scratch_.view(), opt_.n_sinks,
             opt_.new_token,       opt_.group == group_reduce::worst};
   }
 
@@ -469,6 +512,7 @@ private:
   cuda::device_buffer<int> step_ok_;
   cuda::mapped_buffer<int> status_;
   cuda::decode_workspace workspace_;
+  cuda::detail::step_workspace step_scratch_;
   // Prefill scratch.
   cuda::device_buffer<float> stats_;
   std::vector<float> host_stats_;

@@ -55,58 +55,84 @@ struct store_view {
   std::int32_t max_pages = 0;
 
   __device__ auto page(std::int32_t head, std::int32_t p) const -> std::byte* {
-    const auto id = table[static_cast<std::size_t>(head) * table_stride + p];
-    return pool + static_cast<std::size_t>(id) * page_bytes;
+    return page_by_id(table[static_cast<std::size_t>(head) * table_stride + p]);
   }
   __device__ auto kv_bytes() const -> std::size_t {
     return static_cast<std::size_t>(page_size) * head_dim * sizeof(T);
   }
+  // A token's fields inside its page (the host's page_layout: K rows, V rows, then positions,
+  // scores, classes and reasons of the page's slots): `pg` the page, `off` the slot within it.
+  __device__ auto page_by_id(std::int32_t id) const -> std::byte* {
+    return pool + static_cast<std::size_t>(id) * page_bytes;
+  }
+  __device__ auto key_in(std::byte* pg, std::int32_t off) const -> T* {
+    return reinterpret_cast<T*>(pg) + static_cast<std::size_t>(off) * head_dim;
+  }
+  __device__ auto value_in(std::byte* pg, std::int32_t off) const -> T* {
+    return reinterpret_cast<T*>(pg + kv_bytes()) + static_cast<std::size_t>(off) * head_dim;
+  }
+  __device__ auto position_in(std::byte* pg, std::int32_t off) const -> std::int32_t* {
+    return reinterpret_cast<std::int32_t*>(pg + 2 * kv_bytes()) + off;
+  }
+  __device__ auto score_in(std::byte* pg, std::int32_t off) const -> float* {
+    return reinterpret_cast<float*>(pg + 2 * kv_bytes() +
+                                    4 * static_cast<std::size_t>(page_size)) +
+           off;
+  }
+  __device__ auto cls_in(std::byte* pg, std::int32_t off) const -> token_class* {
+    return reinterpret_cast<token_class*>(pg + 2 * kv_bytes() +
+                                          8 * static_cast<std::size_t>(page_size)) +
+           off;
+  }
+  __device__ auto reason_in(std::byte* pg, std::int32_t off) const -> keep_reason* {
+    return reinterpret_cast<keep_reason*>(pg + 2 * kv_bytes() +
+                                          9 * static_cast<std::size_t>(page_size)) +
+           off;
+  }
   __device__ auto key(std::int32_t head, std::int32_t slot) const -> T* {
-    return reinterpret_cast<T*>(page(head, slot / page_size)) +
-           static_cast<std::size_t>(slot % page_size) * head_dim;
+    return key_in(page(head, slot / page_size), slot % page_size);
   }
   __device__ auto value(std::int32_t head, std::int32_t slot) const -> T* {
-    return reinterpret_cast<T*>(page(head, slot / page_size) + kv_bytes()) +
-           static_cast<std::size_t>(slot % page_size) * head_dim;
+    return value_in(page(head, slot / page_size), slot % page_size);
   }
   __device__ auto position(std::int32_t head, std::int32_t slot) const -> std::int32_t* {
-    return reinterpret_cast<std::int32_t*>(page(head, slot / page_size) + 2 * kv_bytes()) +
-           slot % page_size;
+    return position_in(page(head, slot / page_size), slot % page_size);
   }
   __device__ auto score(std::int32_t head, std::int32_t slot) const -> float* {
-    return reinterpret_cast<float*>(page(head, slot / page_size) + 2 * kv_bytes() +
-                                    4 * static_cast<std::size_t>(page_size)) +
-           slot % page_size;
+    return score_in(page(head, slot / page_size), slot % page_size);
   }
   __device__ auto cls(std::int32_t head, std::int32_t slot) const -> token_class* {
-    return reinterpret_cast<token_class*>(page(head, slot / page_size) + 2 * kv_bytes() +
-                                          8 * static_cast<std::size_t>(page_size)) +
-           slot % page_size;
+    return cls_in(page(head, slot / page_size), slot % page_size);
   }
   __device__ auto reason(std::int32_t head, std::int32_t slot) const -> keep_reason* {
-    return reinterpret_cast<keep_reason*>(page(head, slot / page_size) + 2 * kv_bytes() +
-                                          9 * static_cast<std::size_t>(page_size)) +
-           slot % page_size;
+    return reason_in(page(head, slot / page_size), slot % page_size);
   }
 
   /// Copies token `from` over token `to` of the same head (K, V and metadata); threads
-  /// [lane, lanes) of the caller share the rows. The caller orders it against other accesses.
+  /// [lane, lanes) of the caller share the rows, which they cover K and V together. The source's
+  /// metadata is read past L1 (__ldcg): another block of the same launch may have written it
+  /// (step_update's tail), and L1 is not coherent across SMs. The caller orders it against other
+  /// accesses.
   __device__ void move_token(std::int32_t head, std::int32_t from, std::int32_t to,
                              std::int32_t lane, std::int32_t lanes) const {
     constexpr int ve = vec_elems<T>;
-    const T* ks = key(head, from);
-    const T* vs = value(head, from);
-    T* kd = key(head, to);
-    T* vd = value(head, to);
-    for (std::int32_t c = lane * ve; c < head_dim; c += lanes * ve) {
-      *reinterpret_cast<uint4*>(kd + c) = *reinterpret_cast<const uint4*>(ks + c);
-      *reinterpret_cast<uint4*>(vd + c) = *reinterpret_cast<const uint4*>(vs + c);
+    std::byte* src = page(head, from / page_size);
+    std::byte* dst = page(head, to / page_size);
+    const std::int32_t fo = from % page_size;
+    const std::int32_t to_off = to % page_size;
+    for (std::int32_t c = lane * ve; c < 2 * head_dim; c += lanes * ve) {
+      const bool k = c < head_dim;
+      const std::int32_t e = k ? c : c - head_dim;
+      T* d = (k ? key_in(dst, to_off) : value_in(dst, to_off)) + e;
+      const T* x = (k ? key_in(src, fo) : value_in(src, fo)) + e;
+      *reinterpret_cast<uint4*>(d) = *reinterpret_cast<const uint4*>(x);
     }
     if (lane == 0) {
-      *position(head, to) = *position(head, from);
-      *score(head, to) = *score(head, from);
-      *cls(head, to) = *cls(head, from);
-      *reason(head, to) = *reason(head, from);
+      *position_in(dst, to_off) = __ldcg(position_in(src, fo));
+      *score_in(dst, to_off) = __ldcg(score_in(src, fo));
+      *cls_in(dst, to_off) = *cls_in(src, fo);
+      *reason_in(dst, to_off) = static_cast<keep_reason>(
+          __ldcg(reinterpret_cast<const unsigned char*>(reason_in(src, fo))));
     }
   }
 
@@ -195,73 +221,51 @@ __global__ void clear_heads(store_view<T> s, std::int32_t first) {
   }
 }
 
-// Prefill compaction, step 1: one block hands every head its pages (the host has checked that
-// the free list holds them all). offsets: [count + 1] exclusive prefix of kept tokens.
-template <class T>
-__global__ void take_pages(store_view<T> s, std::int32_t first, std::int32_t count,
-                           const std::int32_t* offsets) {
-  __shared__ std::int32_t taken;
-  if (threadIdx.x == 0) {
-    taken = 0;
-  }
-  __syncthreads();
-  const std::int32_t top = *s.free_top;
-  for (std::int32_t h = static_cast<std::int32_t>(threadIdx.x); h < count;
-       h += static_cast<std::int32_t>(blockDim.x)) {
-    const std::int32_t n = offsets[h + 1] - offsets[h];
-    const std::int32_t pages = s.pages_for(n);
-    const std::int32_t base = atomicAdd(&taken, pages);
-    for (std::int32_t p = 0; p < pages; ++p) {
-      s.table[static_cast<std::size_t>(first + h) * s.table_stride + p] =
-          s.free_list[top - 1 - base - p];
-    }
-    s.sizes[first + h] = n;
-  }
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    *s.free_top = top - taken;
-  }
-}
-
-// Prefill compaction, step 2: one warp per kept token gathers its K and V rows from the prompt
-// ([L, n_head_kv, D] of In), converts them to T and writes them into the head's slot. Rows are
-// moved in 16-byte vectors when the prompt's rows are 16-byte aligned (`vec`), else per element.
+// Prefill compaction: ve elements of a prompt row (In) converted to T, in one 16-byte vector
+// when the prompt's rows are 16-byte aligned (`vec`), else per element.
 template <class T, class In>
-__device__ __forceinline__ void gather_row(const In* src, T* dst, std::int32_t d,
-                                           std::int32_t lane, bool vec) {
+__device__ __forceinline__ void gather_vec(const In* src, T* dst, bool vec) {
   constexpr int ve = vec_elems<T>;
-  for (std::int32_t c = lane * ve; c < d; c += 32 * ve) {
-    if constexpr (std::is_same_v<T, In>) {
-      if (vec) {
-        *reinterpret_cast<uint4*>(dst + c) = __ldg(reinterpret_cast<const uint4*>(src + c));
-        continue;
-      }
+  if constexpr (std::is_same_v<T, In>) {
+    if (vec) {
+      *reinterpret_cast<uint4*>(dst) = __ldg(reinterpret_cast<const uint4*>(src));
+      return;
     }
-    float f[ve];
-    if constexpr (ve % vec_elems<In> == 0) {
-      if (vec) {
-#pragma unroll
-        for (int o = 0; o < ve; o += vec_elems<In>) {
-          load_vec(src + c + o, f + o);
-        }
-        store_vec<T>(dst + c, f);
-        continue;
-      }
-    }
-#pragma unroll
-    for (int e = 0; e < ve; ++e) {
-      f[e] = to_float(src[c + e]);
-    }
-    store_vec<T>(dst + c, f);
   }
+  float f[ve];
+  if constexpr (ve % vec_elems<In> == 0) {
+    if (vec) {
+#pragma unroll
+      for (int o = 0; o < ve; o += vec_elems<In>) {
+        load_vec(src + o, f + o);
+      }
+      store_vec<T>(dst, f);
+      return;
+    }
+  }
+#pragma unroll
+  for (int e = 0; e < ve; ++e) {
+    f[e] = to_float(src[e]);
+  }
+  store_vec<T>(dst, f);
 }
 
+// Prefill compaction in one launch: a warp per kept token gathers its K and V rows from the
+// prompt ([L, n_head_kv, D] of In) into its head's slot; the warp of a page's first slot takes
+// that page from the free list. Pages are handed out in head order below `top`, the free list's
+// top when the host checked that all `total_pages` fit, so no warp waits for another: page p of
+// head h is free_list[top - 1 - (pages of heads before h) - p]. The warp's lanes cover K and V
+// together (2 * head_dim elements), so none idles for head_dim 128 in bf16.
 template <class T, class In>
 __global__ void gather_kept(store_view<T> s, std::int32_t first, std::int32_t count,
                             const std::int32_t* offsets, const std::int32_t* rows,
                             const keep_reason* reasons, const float* scores,
                             const token_class* classes, const In* k, const In* v,
-                            std::int32_t n_head_kv, bool vec) {
+                            std::int32_t n_head_kv, std::int32_t top, std::int32_t total_pages,
+                            bool vec) {
+  if (blockIdx.x == 0 && threadIdx.x == 0) {
+    *s.free_top = top - total_pages;
+  }
   const std::int32_t lane = static_cast<std::int32_t>(threadIdx.x % 32U);
   const std::int64_t warp =
       (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
@@ -270,23 +274,42 @@ __global__ void gather_kept(store_view<T> s, std::int32_t first, std::int32_t co
     return;
   }
   const auto t = static_cast<std::int32_t>(warp);
-  // The head owning token t: offsets is short (one layer's heads), a linear search is cheapest.
+  // The head owning token t and the pages of the heads before it: offsets is short (one layer's
+  // heads), a linear walk is cheapest.
   std::int32_t h = 0;
+  std::int32_t page_base = 0;
   while (offsets[h + 1] <= t) {
+    page_base += s.pages_for(offsets[h + 1] - offsets[h]);
     ++h;
   }
   const std::int32_t slot = t - offsets[h];
   const std::int32_t head = first + h;
+  const std::int32_t id = s.free_list[top - 1 - page_base - slot / s.page_size];
+  const std::int32_t off = slot % s.page_size;
+  std::byte* pg = s.page_by_id(id);
   const std::int32_t row = rows[t];
+  const std::int32_t d = s.head_dim;
   const std::size_t src =
-      (static_cast<std::size_t>(row) * n_head_kv + static_cast<std::size_t>(h)) * s.head_dim;
-  gather_row(k + src, s.key(head, slot), s.head_dim, lane, vec);
-  gather_row(v + src, s.value(head, slot), s.head_dim, lane, vec);
+      (static_cast<std::size_t>(row) * n_head_kv + static_cast<std::size_t>(h)) * d;
+  constexpr int ve = vec_elems<T>;
+  for (std::int32_t c = lane * ve; c < 2 * d; c += 32 * ve) {
+    if (c < d) {
+      gather_vec(k + src + c, s.key_in(pg, off) + c, vec);
+    } else {
+      gather_vec(v + src + (c - d), s.value_in(pg, off) + (c - d), vec);
+    }
+  }
   if (lane == 0) {
-    *s.position(head, slot) = row;
-    *s.score(head, slot) = scores[t];
-    *s.cls(head, slot) = classes[row];
-    *s.reason(head, slot) = reasons[t];
+    if (off == 0) {
+      s.table[static_cast<std::size_t>(head) * s.table_stride + slot / s.page_size] = id;
+    }
+    if (slot == 0) {
+      s.sizes[head] = offsets[h + 1] - offsets[h];
+    }
+    *s.position_in(pg, off) = row;
+    *s.score_in(pg, off) = scores[t];
+    *s.cls_in(pg, off) = classes[row];
+    *s.reason_in(pg, off) = reasons[t];
   }
 }
 
@@ -522,8 +545,6 @@ public:
     });
     const auto f = static_cast<std::int32_t>(first);
     const auto c = static_cast<std::int32_t>(count);
-    cuda::detail::take_pages<T><<<1, 256, 0, stream>>>(view(), f, c, offsets);
-    cuda::check_launch("take_pages");
     const std::int64_t total = host_offsets[count];
     if (total > 0) {
       constexpr std::int64_t warps_per_block = 8;
@@ -532,7 +553,8 @@ public:
                        reinterpret_cast<std::uintptr_t>(k) % 16 == 0 &&
                        reinterpret_cast<std::uintptr_t>(v) % 16 == 0;
       cuda::detail::gather_kept<T, In><<<blocks, 32 * warps_per_block, 0, stream>>>(
-          view(), f, c, offsets, rows, reasons, scores, classes, k, v, geometry_.n_head_kv, vec);
+          view(), f, c, offsets, rows, reasons, scores, classes, k, v, geometry_.n_head_kv, free,
+          static_cast<std::int32_t>(pages), vec);
       cuda::check_launch("gather_kept");
     }
   }
