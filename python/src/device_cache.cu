@@ -26,6 +26,7 @@
 #include <kvsieve/cache/cuda/adaptive_cache.cuh>
 #include <kvsieve/core/cuda/numeric.cuh>
 #include <kvsieve/core/cuda/runtime.cuh>
+#include <kvsieve/python/any_cache.hpp>
 
 #include "device_cache.hpp"
 

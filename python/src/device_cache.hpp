@@ -30,9 +30,16 @@
 #include <string>
 #include <vector>
 
-#include <kvsieve/python/any_cache.hpp>
+#include <kvsieve/cache/named_policy.hpp>  // policy_settings
+#include <kvsieve/cache/options.hpp>       // cache_options, cache_report, store_geometry
+#include <kvsieve/core/token_class.hpp>
+#include <kvsieve/profile/profile_file.hpp> // head_profile
 
 namespace kvsieve::python {
+
+// kvsieve/python/any_cache.hpp defines it; declared here so that no_device_cache.cpp, all of a
+// build without CUDA adds, does not compile the whole library (kvsieve.hpp) a second time.
+enum class element;
 
 /// A C-contiguous array in the memory of the cache's device.
 struct device_array {

@@ -2,8 +2,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // kvsieve._core: the adaptive cache for Python (nanobind): the host cache, and where the module
 // was built with CUDA the device cache of device_cache.hpp behind the same class, chosen by its
-// `device` (without CUDA, no_device_cache.cpp answers for device_cache.hpp). The package kvsieve wraps it (python/kvsieve/):
-// outputs are allocated there, in the caller's array library.
+// `device` (without CUDA, no_device_cache.cpp answers for device_cache.hpp). The package kvsieve
+// wraps it (python/kvsieve/): outputs are allocated there, in the caller's array library.
 #include <array>
 #include <cstddef>
 #include <cstdint>

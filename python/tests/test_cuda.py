@@ -4,6 +4,8 @@
 inputs: outputs, per-head choices and kept counts, bytes. The GPU tests skip, saying why, when
 the module was built without CUDA or torch sees no GPU; the first group runs everywhere."""
 
+import ctypes
+
 import numpy as np
 import pytest
 
@@ -39,6 +41,60 @@ def test_host_cache_is_on_the_cpu():
 def test_bad_device_strings(device):
     with pytest.raises(kvsieve.InvalidArgumentError, match="is not 'cpu', 'cuda' or 'cuda:N'"):
         kvsieve.Cache(1, HKV, D, device=device)
+
+
+class _DLDevice(ctypes.Structure):
+    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
+
+
+class _DLDataType(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
+
+
+class _DLTensor(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("device", _DLDevice), ("ndim", ctypes.c_int32),
+                ("dtype", _DLDataType), ("shape", ctypes.POINTER(ctypes.c_int64)),
+                ("strides", ctypes.POINTER(ctypes.c_int64)), ("byte_offset", ctypes.c_uint64)]
+
+
+class _DLManagedTensor(ctypes.Structure):
+    _fields_ = [("dl_tensor", _DLTensor), ("manager_ctx", ctypes.c_void_p),
+                ("deleter", ctypes.c_void_p)]
+
+
+_alive = []  # what the fake capsules point into
+
+
+def fake_cuda_array(array, device_id=0):
+    """A DLPack capsule (unversioned, no deleter) saying that `array`, a float32 numpy array,
+    lives on CUDA device `device_id`: kvsieve must refuse it by its device, reading none of it.
+    It stands in for a torch CUDA tensor on a machine without a GPU."""
+    shape = (ctypes.c_int64 * array.ndim)(*array.shape)
+    mt = _DLManagedTensor()
+    mt.dl_tensor.data = array.ctypes.data
+    mt.dl_tensor.device = _DLDevice(2, device_id)  # kDLCUDA
+    mt.dl_tensor.ndim = array.ndim
+    mt.dl_tensor.dtype = _DLDataType(2, 32, 1)  # kDLFloat, 32 bits
+    mt.dl_tensor.shape = shape
+    _alive.append((array, shape, mt))
+    new = ctypes.pythonapi.PyCapsule_New
+    new.restype = ctypes.py_object
+    new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+    return new(ctypes.addressof(mt), b"dltensor", None)
+
+
+def test_host_cache_refuses_cuda_arrays_by_their_device(rng):
+    cache = kvsieve.Cache(1, HKV, D, n_head_q=HQ)
+    q, k, v = qkv(rng, 4, HQ, HKV, D)
+    out, cls = np.empty_like(q), np.zeros(4, np.uint8)
+    with pytest.raises(TypeError, match="q is on cuda:0, but this cache is on the CPU: move it "
+                                        "with .cpu\\(\\), or make the cache with device='cuda'"):
+        cache.prefill_into(0, fake_cuda_array(q), k, v, cls, out)
+    with pytest.raises(TypeError, match="out is on cuda:1, but this cache is on the CPU"):
+        cache.prefill_into(0, q, k, v, cls, fake_cuda_array(out, 1))
+    with pytest.raises(TypeError, match="v is on cuda:0"):
+        cache.decode_into(0, q[0], k[0], fake_cuda_array(v[0]), 0, out[0])
+    assert cache.length(0, 0) == 0  # nothing ran
 
 
 @pytest.mark.skipif(kvsieve.cuda_available(), reason="checks the answer without a usable GPU")
