@@ -174,8 +174,8 @@ def run_both(rng, policy, dtype="float32", tensor_dtype=None, n=48, steps=12):
 
 def expect_same_reports(host, dev):
     a, b = host.report(), dev.report()
-    assert [(h.layer, h.kv_head, h.policy, h.kept, h.length) for h in b.heads] == [
-        (h.layer, h.kv_head, h.policy, h.kept, h.length) for h in a.heads
+    assert [(h.layer, h.kv_head, h.label, h.kept, h.length) for h in b.heads] == [
+        (h.layer, h.kv_head, h.label, h.kept, h.length) for h in a.heads
     ]
     assert b.policy_counts == a.policy_counts
     assert b.bytes_resident == a.bytes_resident
@@ -191,7 +191,7 @@ def test_cuda_cache_equals_host_cache(rng, policy):
     if policy not in kvsieve.cuda_policy_names:
         pytest.skip(f"{policy} is not in this build's kvsieve.cuda_policy_names")
     host, dev, outs = run_both(rng, policy)
-    assert dev.device == "cuda:0" or dev.device.startswith("cuda:")
+    assert dev.device.startswith("cuda:")
     assert dev.ladder == host.ladder
     for a, b in zip(outs["cpu"], outs["cuda"]):
         np.testing.assert_allclose(b, a, atol=2e-4, rtol=1e-4)
@@ -288,7 +288,13 @@ def test_sticky_decode_error_arrives_as_kvsieve_error(rng):
 def test_head_profile_replays_on_cuda(rng):
     host, dev, _ = run_both(rng, "fastgen", steps=0)
     profile = dev.profile()
-    assert profile == host.profile()
+
+    def choices(p):  # `recovered` is the device's float sums, equal to the host's to rounding
+        return [(h.layer, h.kv_head, h.choice, h.policy, h.budget) for h in p.heads]
+
+    assert choices(profile) == choices(host.profile())
+    assert [h.recovered for h in profile.heads] == pytest.approx(
+        [h.recovered for h in host.profile().heads], abs=1e-5)
     replay = make("cuda", profile=profile)
     q, k, v = (torch.from_numpy(x).cuda() for x in qkv(rng, 48, HQ, HKV, D))
     for layer in range(LAYERS):
