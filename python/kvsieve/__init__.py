@@ -1,7 +1,7 @@
 # SPDX-FileCopyrightText: 2026 kvsieve contributors
 # SPDX-License-Identifier: Apache-2.0
 """kvsieve: adaptive KV-cache compression (FastGen, Ge et al., ICLR 2024) and the field's
-policies (StreamingLLM, H2O, TOVA, SnapKV, PyramidKV, Ada-KV) on kvsieve's C++ host cache.
+policies (StreamingLLM, H2O, TOVA, SnapKV, PyramidKV, Ada-KV) on kvsieve's C++ cache.
 
     cache = kvsieve.Cache(n_layer=2, n_head_kv=2, head_dim=64, n_head_q=8,
                           policy="fastgen", threshold=0.95)
@@ -9,7 +9,9 @@ policies (StreamingLLM, H2O, TOVA, SnapKV, PyramidKV, Ada-KV) on kvsieve's C++ h
     out = cache.decode(layer, q, k, v)             # q: [n_head_q, d], k, v: [n_head_kv, d]
     print(cache.report().saved_fraction)
 
-Arrays are numpy arrays or torch CPU tensors, float32 (not copied) or bfloat16.
+Arrays are numpy arrays or torch CPU tensors, float32 (not copied) or bfloat16. Where the
+package was built with CUDA (kvsieve.cuda_built()), `kvsieve.Cache(..., device="cuda",
+max_pages=N)` is the device cache, taking torch CUDA tensors on torch's current stream.
 `kvsieve.policy_names` lists the policies by name: the built-in ones and those of every imported
 policy module (your own C++ ladders; docs/python.md, "Your own policy").
 """
@@ -29,6 +31,9 @@ from kvsieve._core import (
     ShapeError,
     StateError,
     builtin_policy_names,
+    cuda_available,
+    cuda_built,
+    cuda_policy_names,
     registered_policies,
 )
 
@@ -63,6 +68,9 @@ __all__ = [
     "StateError",
     "TokenClass",
     "builtin_policy_names",
+    "cuda_available",
+    "cuda_built",
+    "cuda_policy_names",
     "policy_names",
     "registered_policies",
 ]

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import enum
+import sys
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
@@ -39,12 +40,40 @@ def _empty_like(x: Any, shape: tuple[int, ...]) -> Any:
     if _is_torch(x):
         import torch
 
-        return torch.empty(shape, dtype=x.dtype)
+        return torch.empty(shape, dtype=x.dtype, device=x.device)
     return np.empty(shape, dtype=np.float32)
 
 
+def _device_index(device: Any) -> int:
+    """-1 for the CPU, else the CUDA device ordinal, from 'cpu', 'cuda', 'cuda:N' or a
+    torch.device; 'cuda' is torch's current device, as torch.empty(..., device='cuda') reads it."""
+    text = str(device)
+    if text == "cpu":
+        return -1
+    if text == "cuda":
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            return int(torch.cuda.current_device())
+        return 0
+    if text.startswith("cuda:") and text[5:].isdigit():
+        return int(text[5:])
+    raise _core.InvalidArgumentError(
+        f"kvsieve: invalid argument: device '{text}' is not 'cpu', 'cuda' or 'cuda:N'"
+    )
+
+
+def _current_stream(device: int) -> int:
+    """torch's current CUDA stream on `device` (a cudaStream_t as an integer), or 0 (the legacy
+    default stream) without torch."""
+    torch = sys.modules.get("torch")
+    if device < 0 or torch is None or not torch.cuda.is_available():
+        return 0
+    return int(torch.cuda.current_stream(device).cuda_stream)
+
+
 class Cache(_core.Cache):
-    """kvsieve's host adaptive KV cache for a whole model (every layer, `n_seq` sequences).
+    """kvsieve's adaptive KV cache for a whole model (every layer, `n_seq` sequences), on the
+    host (`device="cpu"`, the default) or on a CUDA device (`device="cuda"` or "cuda:N").
 
     Geometry: `n_layer` layers of `n_head_kv` KV heads of `head_dim` dimensions, shared by
     `n_head_q` query heads (0: as many as KV heads; a multiple of `n_head_kv`: GQA/MQA). Pages
@@ -68,6 +97,15 @@ class Cache(_core.Cache):
     and shapes, IndexError for indices, RuntimeError for the wrong order, OSError for files);
     arrays of the wrong dtype or device raise TypeError, strided arrays ValueError.
     The compute runs without the GIL; calls on one cache from several threads take turns.
+
+    CUDA (`device="cuda"`; kvsieve.cuda_available() says whether it can work): the page pool
+    lives on that device and is allocated here, so `max_pages` (> 0) is required and
+    `max_context` (tokens per sequence and layer, 0: the pool) bounds the decode workspace.
+    q, k, v and out are CUDA tensors on that device (DLPack; float32 read in place, bfloat16
+    widened on the device); each call runs on torch's current stream (or `stream=`, a
+    cudaStream_t as an integer). decode does not wait for the device: a pool exhausted during
+    decode raises at the next call that synchronises (synchronize(), report(), prefill(),
+    release()) until clear_error(). Policies on CUDA: kvsieve.cuda_policy_names.
     """
 
     def __init__(
@@ -92,7 +130,10 @@ class Cache(_core.Cache):
         dtype: Any = "float32",
         threads: int = 1,
         profile: Optional[_core.HeadProfile] = None,
+        max_context: int = 0,
+        device: Any = "cpu",
     ) -> None:
+        index = _device_index(device)
         super().__init__(
             n_layer,
             n_head_kv,
@@ -113,7 +154,11 @@ class Cache(_core.Cache):
             dtype=_dtype_name(dtype),
             threads=threads,
             profile=profile,
+            max_context=max_context,
+            device=index,
+            stream=_current_stream(index),
         )
+        self._device_index = index
 
     def prefill(
         self,
@@ -125,6 +170,7 @@ class Cache(_core.Cache):
         *,
         seq: int = 0,
         out: Any = None,
+        stream: Optional[int] = None,
     ) -> Any:
         """Causal attention over a prompt of L tokens for one layer, then profiling and
         compression: each KV head keeps only what its chosen policy keeps.
@@ -132,7 +178,8 @@ class Cache(_core.Cache):
         q: [L, n_head_q, head_dim]; k, v: [L, n_head_kv, head_dim], keys after RoPE; classes:
         [L] TokenClass values (None: no special or punctuation tokens). Returns the attention
         output [L, n_head_q, head_dim] of q's type and dtype, written into `out` when given
-        (no copy for float32)."""
+        (no copy for float32). On CUDA, `stream` (default: torch's current stream) orders the
+        call; prefill waits for the device before it returns."""
         if classes is None:
             # Sized by k: a q of the wrong length is then the one the shape error blames.
             n = int(k.shape[0]) if hasattr(k, "shape") and len(k.shape) > 0 else 0
@@ -141,7 +188,9 @@ class Cache(_core.Cache):
             cls = _classes_array(classes)
         if out is None:
             out = _empty_like(q, _out_shape(q, 3))
-        self.prefill_into(layer, q, k, v, cls, out, seq)
+        if stream is None:
+            stream = _current_stream(self._device_index)
+        self.prefill_into(layer, q, k, v, cls, out, seq, stream)
         return out
 
     def decode(
@@ -154,14 +203,18 @@ class Cache(_core.Cache):
         *,
         seq: int = 0,
         out: Any = None,
+        stream: Optional[int] = None,
     ) -> Any:
         """One generation step for one layer: the new token's k, v ([n_head_kv, head_dim],
         after RoPE) are appended, q ([n_head_q, head_dim]) attends over each head's resident
         tokens, and each head's policy evicts what it no longer keeps. Returns the output
-        [n_head_q, head_dim], written into `out` when given."""
+        [n_head_q, head_dim], written into `out` when given. On CUDA it is enqueued on `stream`
+        (default: torch's current stream) and returns without waiting for the device."""
         if out is None:
             out = _empty_like(q, _out_shape(q, 2))
-        self.decode_into(layer, q, k, v, int(token_class), out, seq)
+        if stream is None:
+            stream = _current_stream(self._device_index)
+        self.decode_into(layer, q, k, v, int(token_class), out, seq, stream)
         return out
 
 

@@ -3,9 +3,10 @@
 #pragma once
 /// Arrays from Python (numpy, torch, anything with DLPack) as kvsieve tensor_views, without a
 /// copy for float32. Each check raises a Python exception naming the argument: TypeError for a
-/// dtype other than float32/bfloat16 or a device other than the CPU, ValueError for the wrong
-/// number of dimensions or a layout that is not C-contiguous. Shapes against the cache's geometry
-/// are the cache's own checks (kvsieve's messages).
+/// dtype other than float32/bfloat16 or a device other than the cache's (the CPU, or for the
+/// CUDA cache of device_cache.hpp its CUDA device), ValueError for the wrong number of
+/// dimensions or a layout that is not C-contiguous. Shapes against the cache's geometry are the
+/// cache's own checks (kvsieve's messages).
 /// bfloat16 arrays are widened into a float32 buffer at entry (and outputs narrowed at exit):
 /// the host cache computes in float32, its pages may hold bfloat16.
 
@@ -37,15 +38,40 @@ enum class array_dtype { float32, bfloat16 };
   return d == array_dtype::float32 ? "float32" : "bfloat16";
 }
 
+/// Where an array must live: the CPU (device_id ignored) or CUDA device `device_id`.
+struct array_place {
+  std::int32_t device_type = nb::device::cpu::value;
+  std::int32_t device_id = 0;
+};
+
+[[nodiscard]] inline auto place_name(std::int32_t device_type, std::int32_t device_id)
+    -> std::string {
+  if (device_type == nb::device::cpu::value) {
+    return "cpu";
+  }
+  if (device_type == nb::device::cuda::value) {
+    return fmt::format("cuda:{}", device_id);
+  }
+  return fmt::format("DLPack device type {} ({})", device_type, device_id);
+}
+
 /// The array's dtype after the device, dtype, rank and layout checks.
 template <class Array>
-[[nodiscard]] auto checked(std::string_view what, const Array& a, std::size_t rank)
-    -> array_dtype {
-  if (a.device_type() != nb::device::cpu::value) {
-    throw nb::type_error(fmt::format("{} is not in CPU memory (DLPack device type {}); the kvsieve "
-                                     "Python module runs the host cache (move it with .cpu())",
-                                     what, a.device_type())
-                             .c_str());
+[[nodiscard]] auto checked(std::string_view what, const Array& a, std::size_t rank,
+                           array_place where = {}) -> array_dtype {
+  const bool on_cpu = where.device_type == nb::device::cpu::value;
+  if (static_cast<std::int32_t>(a.device_type()) != where.device_type ||
+      (!on_cpu && static_cast<std::int32_t>(a.device_id()) != where.device_id)) {
+    const auto here = place_name(static_cast<std::int32_t>(a.device_type()),
+                                 static_cast<std::int32_t>(a.device_id()));
+    const auto there = place_name(where.device_type, where.device_id);
+    throw nb::type_error(
+        (on_cpu ? fmt::format("{} is on {}, but this cache is on the CPU: move it with .cpu(), or "
+                              "make the cache with device='cuda' (kvsieve.cuda_available())",
+                              what, here)
+                : fmt::format("{} is on {}, but this cache is on {}: move it with .to('{}')", what,
+                              here, there, there))
+            .c_str());
   }
   const auto dt = a.dtype();
   array_dtype kind{};

@@ -1,7 +1,9 @@
 // SPDX-FileCopyrightText: 2026 kvsieve contributors
 // SPDX-License-Identifier: Apache-2.0
-// kvsieve._core: the host adaptive cache for Python (nanobind). The package kvsieve wraps it
-// (python/kvsieve/): outputs are allocated there, in the caller's array library.
+// kvsieve._core: the adaptive cache for Python (nanobind): the host cache, and where the module
+// was built with CUDA the device cache of device_cache.hpp behind the same class, chosen by its
+// `device` (without CUDA, no_device_cache.cpp answers for device_cache.hpp). The package kvsieve
+// wraps it (python/kvsieve/): outputs are allocated there, in the caller's array library.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -32,6 +34,7 @@
 #include <kvsieve/python/any_cache.hpp>
 
 #include "arrays.hpp"
+#include "device_cache.hpp"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -182,8 +185,9 @@ auto parse_group(const std::string& group) -> group_reduce {
         fmt::format("group '{}' is not a group reduction: 'mean' or 'worst'", group));
 }
 
-/// The Python-facing cache: any_cache plus its thread pool, a lock (the GIL is released during
-/// compute, and adaptive_cache is not thread-safe) and the bfloat16 staging buffers.
+/// The Python-facing cache: any_cache (device < 0) or device_cache (CUDA device `device`), plus
+/// the host cache's thread pool, a lock (the GIL is released during compute, and adaptive_cache
+/// is not thread-safe) and the host's bfloat16 staging buffers.
 class py_cache {
 public:
   py_cache(std::int32_t n_layer, std::int32_t n_head_kv, std::int32_t head_dim,
@@ -191,7 +195,8 @@ public:
            std::size_t max_pages, const std::string& policy, double threshold, double local_ratio,
            double frequent_ratio, std::int32_t window, std::int32_t budget, std::int32_t n_sinks,
            float scale, const std::string& group, const std::string& dtype, std::int32_t threads,
-           const std::optional<head_profile>& profile)
+           const std::optional<head_profile>& profile, std::int32_t max_context,
+           std::int32_t device, std::uintptr_t stream)
       : element_(parse_element(dtype)), dtype_(dtype), policy_(policy) {
     expects(threads >= 1 && threads <= 256, errc::invalid_argument,
             [&] { return fmt::format("threads must be in [1, 256], got {}", threads); });
@@ -209,12 +214,17 @@ public:
                            .n_head_kv = n_head_kv,
                            .head_dim = head_dim,
                            .page_size = page_size,
-                           .max_pages = max_pages};
+                           .max_pages = max_pages,
+                           .max_context = max_context};
     const cache_options o{.n_head_q = n_head_q,
                           .scale = scale,
                           .n_sinks = n_sinks,
                           .group = parse_group(group),
                           .threads = pool_.get()};
+    if (device >= 0) {
+      make_device(s, g, o, profile, device, stream);
+      return;
+    }
     if (const auto it = registered().find(policy); it != registered().end()) {
       expects(!profile, errc::invalid_argument, [&] {
         return fmt::format("a head profile replays FastGen's ladder: use policy='fastgen', not "
@@ -234,13 +244,19 @@ public:
   void prefill(std::int32_t layer, const in_array& q, const in_array& k, const in_array& v,
                const nb::ndarray<nb::ro, std::uint8_t, nb::ndim<1>, nb::c_contig,
                                  nb::device::cpu>& classes,
-               const out_array& out, std::int32_t seq) {
-    const auto d = same_dtype("prefill", {checked("q", q, 3), checked("k", k, 3),
-                                          checked("v", v, 3), checked("out", out, 3)});
+               const out_array& out, std::int32_t seq, std::uintptr_t stream) {
+    const auto at = place();
+    const auto d = same_dtype("prefill", {checked("q", q, 3, at), checked("k", k, 3, at),
+                                          checked("v", v, 3, at), checked("out", out, 3, at)});
     const auto* cls = reinterpret_cast<const token_class*>(classes.data());
     check_classes(classes.data(), classes.shape(0));
     nb::gil_scoped_release unlocked;
     const std::lock_guard lock(mutex_);
+    if (device_cache_) {
+      device_cache_->prefill(seq, layer, on_device(q, d), on_device(k, d), on_device(v, d),
+                             {cls, classes.shape(0)}, on_device(out, d), stream);
+      return;
+    }
     auto qv = float_view<3>(q, d, bq_);
     auto kv = float_view<3>(k, d, bk_);
     auto vv = float_view<3>(v, d, bv_);
@@ -250,12 +266,18 @@ public:
   }
 
   void decode(std::int32_t layer, const in_array& q, const in_array& k, const in_array& v,
-              std::uint8_t cls, const out_array& out, std::int32_t seq) {
-    const auto d = same_dtype("decode", {checked("q", q, 2), checked("k", k, 2),
-                                         checked("v", v, 2), checked("out", out, 2)});
+              std::uint8_t cls, const out_array& out, std::int32_t seq, std::uintptr_t stream) {
+    const auto at = place();
+    const auto d = same_dtype("decode", {checked("q", q, 2, at), checked("k", k, 2, at),
+                                         checked("v", v, 2, at), checked("out", out, 2, at)});
     check_classes(&cls, 1);
     nb::gil_scoped_release unlocked;
     const std::lock_guard lock(mutex_);
+    if (device_cache_) {
+      device_cache_->decode(seq, layer, on_device(q, d), on_device(k, d), on_device(v, d),
+                            static_cast<token_class>(cls), on_device(out, d), stream);
+      return;
+    }
     auto qv = float_view<2>(q, d, bq_);
     auto kv = float_view<2>(k, d, bk_);
     auto vv = float_view<2>(v, d, bv_);
@@ -264,31 +286,118 @@ public:
     narrow_into(out, d, bo_);
   }
 
+  // The rest: the same call on whichever cache this is (report and release synchronise the
+  // device cache's stream; the GIL is released while they wait).
   void release(std::int32_t seq) {
+    nb::gil_scoped_release unlocked;
     const std::lock_guard lock(mutex_);
-    cache_->release(seq);
+    backend([&](auto& c) { c.release(seq); });
   }
   [[nodiscard]] auto length(std::int32_t seq, std::int32_t layer) -> std::int32_t {
     const std::lock_guard lock(mutex_);
-    return cache_->length(seq, layer);
+    return backend([&](auto& c) { return c.length(seq, layer); });
   }
   [[nodiscard]] auto report() -> cache_report {
+    nb::gil_scoped_release unlocked;
     const std::lock_guard lock(mutex_);
-    return cache_->report();
+    return backend([&](auto& c) { return c.report(); });
   }
   [[nodiscard]] auto profile(std::int32_t seq) -> head_profile {
     const std::lock_guard lock(mutex_);
-    return cache_->profile(seq);
+    return backend([&](auto& c) { return c.profile(seq); });
   }
-  [[nodiscard]] auto ladder() const -> std::vector<std::string> { return cache_->ladder_names(); }
-  [[nodiscard]] auto geometry() const -> const store_geometry& { return cache_->geometry(); }
-  [[nodiscard]] auto n_head_q() const -> std::int32_t { return cache_->options().n_head_q; }
-  [[nodiscard]] auto n_sinks() const -> std::int32_t { return cache_->options().n_sinks; }
+  /// Waits for the device cache's stream and raises its pending decode error; nothing on the host.
+  void synchronize() {
+    nb::gil_scoped_release unlocked;
+    const std::lock_guard lock(mutex_);
+    if (device_cache_) {
+      device_cache_->synchronize();
+    }
+  }
+  /// Acknowledges the device cache's pending decode error; nothing on the host (whose errors are
+  /// never pending).
+  void clear_error() {
+    nb::gil_scoped_release unlocked;
+    const std::lock_guard lock(mutex_);
+    if (device_cache_) {
+      device_cache_->clear_error();
+    }
+  }
+  [[nodiscard]] auto ladder() const -> std::vector<std::string> {
+    return const_backend([](const auto& c) { return c.ladder_names(); });
+  }
+  [[nodiscard]] auto geometry() const -> const store_geometry& {
+    return const_backend([](const auto& c) -> const store_geometry& { return c.geometry(); });
+  }
+  [[nodiscard]] auto n_head_q() const -> std::int32_t {
+    return const_backend([](const auto& c) { return c.options().n_head_q; });
+  }
+  [[nodiscard]] auto n_sinks() const -> std::int32_t {
+    return const_backend([](const auto& c) { return c.options().n_sinks; });
+  }
   [[nodiscard]] auto dtype() const -> const std::string& { return dtype_; }
   [[nodiscard]] auto policy() const -> const std::string& { return policy_; }
   [[nodiscard]] auto threads() const -> std::size_t { return pool_->size(); }
+  /// "cpu" or "cuda:N".
+  [[nodiscard]] auto device() const -> std::string {
+    const auto at = place();
+    return place_name(at.device_type, at.device_id);
+  }
 
 private:
+  [[nodiscard]] auto place() const -> array_place {
+    if (device_cache_) {
+      return {nb::device::cuda::value, device_cache_->device()};
+    }
+    return {};
+  }
+
+  // f(cache) on the device cache or the host cache; both answer the same calls. (A declared
+  // return type: the callers above are compiled before this body.)
+  template <class F>
+  auto backend(F&& f) -> decltype(f(std::declval<any_cache&>())) {
+    if (device_cache_) {
+      return f(*device_cache_);
+    }
+    return f(*cache_);
+  }
+  template <class F>
+  auto const_backend(F&& f) const -> decltype(f(std::declval<const any_cache&>())) {
+    if (device_cache_) {
+      return f(std::as_const(*device_cache_));
+    }
+    return f(std::as_const(*cache_));
+  }
+
+  void make_device(const policy_settings& s, const store_geometry& g, const cache_options& o,
+                   const std::optional<head_profile>& profile, std::int32_t device,
+                   std::uintptr_t stream) {
+    expects(!registered().contains(s.name), errc::invalid_argument, [&] {
+      return fmt::format("policy '{}' comes from a policy module, which builds host caches only; "
+                         "use device='cpu'",
+                         s.name);
+    });
+    expects(is_policy_name(s.name), errc::invalid_argument, [&] {
+      return fmt::format("unknown policy '{}' (one of: {})", s.name,
+                         fmt::join(all_policy_names(), ", "));
+    });
+    const nb::gil_scoped_release unlocked; // the pool's allocation and first CUDA call may be slow
+    device_cache_ = make_device_cache(s, g, o, element_, profile, device, stream);
+  }
+
+  template <class Array>
+  static auto on_device(const Array& a, array_dtype d) -> device_array {
+    device_array out;
+    out.data = const_cast<void*>(static_cast<const void*>(a.data()));
+    out.bfloat16 = d == array_dtype::bfloat16;
+    out.rank = a.ndim();
+    for (std::size_t i = 0; i < out.rank; ++i) {
+      out.shape[i] = a.shape(i);
+    }
+    return out;
+  }
+
+
   static auto same_dtype(const char* call, std::initializer_list<array_dtype> ds) -> array_dtype {
     const array_dtype first = *ds.begin();
     for (const auto d : ds) {
@@ -314,6 +423,7 @@ private:
 
   std::unique_ptr<thread_pool> pool_; // before cache_: the cache borrows it
   std::unique_ptr<any_cache> cache_;
+  std::unique_ptr<device_cache> device_cache_; // instead of cache_ on a CUDA device
   element element_;
   std::string dtype_;
   std::string policy_;
@@ -413,25 +523,30 @@ void bind_profiles(nb::module_& m) {
 
 void bind_cache(nb::module_& m) {
   nb::class_<py_cache>(m, "Cache",
-                       "kvsieve's host adaptive cache; see kvsieve.Cache for the documented API.")
+                       "kvsieve's adaptive cache, on the host or a CUDA device; see kvsieve.Cache "
+                       "for the documented API.")
       .def(nb::init<std::int32_t, std::int32_t, std::int32_t, std::int32_t, std::int32_t,
                     std::int32_t, std::size_t, const std::string&, double, double, double,
                     std::int32_t, std::int32_t, std::int32_t, float, const std::string&,
-                    const std::string&, std::int32_t, const std::optional<head_profile>&>(),
+                    const std::string&, std::int32_t, const std::optional<head_profile>&,
+                    std::int32_t, std::int32_t, std::uintptr_t>(),
            "n_layer"_a, "n_head_kv"_a, "head_dim"_a, nb::kw_only(), "n_head_q"_a = 0,
            "n_seq"_a = 1, "page_size"_a = 16, "max_pages"_a = 0, "policy"_a = "fastgen",
            "threshold"_a = 0.95, "local_ratio"_a = 0.3, "frequent_ratio"_a = 0.3,
            "window"_a = 256, "budget"_a = 256, "n_sinks"_a = 0, "scale"_a = 0.0F,
            "group"_a = "mean", "dtype"_a = "float32", "threads"_a = 1,
-           "profile"_a = nb::none())
+           "profile"_a = nb::none(), "max_context"_a = 0, "device"_a = -1, "stream"_a = 0,
+           "device: -1 for the host cache, else the CUDA device ordinal; stream: the cudaStream_t "
+           "(as an integer, 0: the legacy default stream) the device cache orders its work on.")
       .def("prefill_into", &py_cache::prefill, "layer"_a, "q"_a, "k"_a, "v"_a, "classes"_a,
-           "out"_a, "seq"_a = 0,
-           "kvsieve.Cache.prefill with every argument given: classes a uint8 array [L], out the "
-           "output array (written in place).")
+           "out"_a, "seq"_a = 0, "stream"_a = 0,
+           "kvsieve.Cache.prefill with every argument given: classes a uint8 array [L] (host), "
+           "out the output array (written in place), stream the caller's cudaStream_t (device "
+           "cache only).")
       .def("decode_into", &py_cache::decode, "layer"_a, "q"_a, "k"_a, "v"_a, "token_class"_a,
-           "out"_a, "seq"_a = 0,
+           "out"_a, "seq"_a = 0, "stream"_a = 0,
            "kvsieve.Cache.decode with every argument given: out the output array (written in "
-           "place).")
+           "place), stream the caller's cudaStream_t (device cache only).")
       .def("release", &py_cache::release, "seq"_a = 0,
            "Frees every page of sequence `seq`; it can be prefilled again.")
       .def("length", &py_cache::length, "seq"_a = 0, "layer"_a = 0,
@@ -439,6 +554,12 @@ void bind_cache(nb::module_& m) {
       .def("report", &py_cache::report, "Choices, memory and timings of every prefilled layer.")
       .def("profile", &py_cache::profile, "seq"_a = 0,
            "Every KV head's choice on sequence `seq` (after prefill, before decode).")
+      .def("synchronize", &py_cache::synchronize,
+           "Waits for the device cache's work and raises a pending decode error (no-op on the "
+           "host).")
+      .def("clear_error", &py_cache::clear_error,
+           "Acknowledges the device cache's pending decode error; the failed steps changed "
+           "nothing (no-op on the host).")
       .def_prop_ro("ladder", &py_cache::ladder, "The candidate names, in ladder order.")
       .def_prop_ro("n_layer", [](const py_cache& c) { return c.geometry().n_layer; })
       .def_prop_ro("n_head_kv", [](const py_cache& c) { return c.geometry().n_head_kv; })
@@ -449,7 +570,8 @@ void bind_cache(nb::module_& m) {
       .def_prop_ro("n_sinks", &py_cache::n_sinks)
       .def_prop_ro("dtype", &py_cache::dtype, "The pages' storage element.")
       .def_prop_ro("policy", &py_cache::policy)
-      .def_prop_ro("threads", &py_cache::threads);
+      .def_prop_ro("threads", &py_cache::threads)
+      .def_prop_ro("device", &py_cache::device, "'cpu' or 'cuda:N'.");
 }
 
 } // namespace
@@ -457,7 +579,8 @@ void bind_cache(nb::module_& m) {
 
 NB_MODULE(_core, m) {
   using namespace kvsieve::python;
-  m.doc() = "kvsieve's C++ core: the host adaptive KV cache (FastGen and the field's policies).";
+  m.doc() = "kvsieve's C++ core: the adaptive KV cache (FastGen and the field's policies), on the "
+            "host and, where built with CUDA, on a CUDA device.";
   register_errors(m);
   bind_reports(m);
   bind_profiles(m);
@@ -467,6 +590,18 @@ NB_MODULE(_core, m) {
     names.append(nb::str(name.data(), name.size()));
   }
   m.attr("builtin_policy_names") = nb::tuple(names);
+  nb::list device_names;
+  for (const auto& name : kvsieve::python::device_policy_names()) {
+    device_names.append(nb::str(name.data(), name.size()));
+  }
+  m.attr("cuda_policy_names") = nb::tuple(device_names);
+  m.def(
+      "cuda_built", [] { return kvsieve::python::device_built(); },
+      "Whether this module was built with its CUDA cache (a CUDA compiler at build time).");
+  m.def(
+      "cuda_available",
+      [] { return kvsieve::python::device_built() && kvsieve::python::device_count() > 0; },
+      "Whether device='cuda' can work: built with CUDA and a CUDA device is visible.");
   m.def("_register_policy", &register_policy, "name"_a, "description"_a, "entry"_a,
         "Called by a policy module's import (kvsieve/python/extension.hpp); not for users.");
   m.def("_unregister_policy", &unregister_policy, "name"_a,

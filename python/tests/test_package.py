@@ -17,6 +17,7 @@ def test_stub_and_py_typed_are_installed():
     stub = (root / "_core.pyi").read_text()
     assert "class Cache:" in stub and "def prefill_into(" in stub
     assert "class InvalidArgumentError(Error, ValueError):" in stub
+    assert "def cuda_available() -> bool:" in stub and "def synchronize(self) -> None:" in stub
 
 
 def test_caches_in_threads_give_the_same_results(rng):

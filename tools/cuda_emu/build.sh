@@ -2,7 +2,7 @@
 # Builds kvsieve's [cuda] tests (or a driver) against the host emulator of the CUDA kernels.
 # usage: tools/cuda_emu/build.sh asan|tsan|opt NAME...
 #   NAME: paged_store | decode | adaptive_cache | prefill (tests/cuda/NAME_test.cu, unchanged),
-#         or a driver: cache_batch (tools/cuda_emu/drivers/NAME.cu)
+#         or a driver: cache_batch, python_device_cache (tools/cuda_emu/drivers/NAME.cu)
 # Binaries: $EMU_OUT/bin/NAME_MODE (EMU_OUT defaults to build/cuda-emu).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,7 +18,8 @@ case $mode in
 esac
 python3 "$here/transform.py" "$out" >/dev/null
 cxx="g++ -std=c++20 $flags -fno-strict-aliasing -pthread -include $here/emu.hpp -I$out/inc \
-  -I$repo/include -I$repo/tests -I$repo/examples -I/usr/local/cuda/include -w"
+  -I$repo/include -I$repo/tests -I$repo/examples -I$repo/python/include -I$repo/python/src \
+  -I/usr/local/cuda/include -w"
 mkdir -p "$out/obj/$mode" "$out/bin"
 $cxx -c "$here/emu_runtime.cpp" -o "$out/obj/$mode/rt.o"
 $cxx -c "$here/catch_main.cpp" -o "$out/obj/$mode/main.o"

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-# Copies every .cuh of kvsieve (include/kvsieve/**) into OUT/inc with the CUDA-only syntax
+# Copies every .cuh of kvsieve (include/kvsieve/**) and the Python module's .cu (python/src) into
+# OUT/inc with the CUDA-only syntax
 # rewritten for the host emulator (emu.hpp): kernel launches, __shared__ variables, extern
 # dynamic shared memory. Interpreter: any python3 (standard library only).
 # usage: transform.py OUT
@@ -19,7 +20,13 @@ def shared_decl(m):
     return f'auto& {name} = ::emu::shared_var<{ty}{dims}>({sid[0]});'
 
 
-for f in sorted(src.rglob('*.cuh')):
+# The Python module's CUDA translation unit (python/src/device_cache.cu) too, for
+# drivers/python_device_cache.cu: it lands in OUT/inc/python_src/.
+pysrc = here.parent.parent / 'python' / 'src'
+files = [(f, dst / f.relative_to(src)) for f in sorted(src.rglob('*.cuh'))]
+files += [(f, dst / 'python_src' / f.name) for f in sorted(pysrc.glob('*.cu'))]
+
+for f, out in files:
     s = f.read_text()
     n0 = s.count('<<<')
     # NAME<<<CFG>>>(ARGS)  ->  ::emu::launch(CFG)(NAME, ARGS)
@@ -30,7 +37,6 @@ for f in sorted(src.rglob('*.cuh')):
     s = re.sub(r'extern __shared__ ([\w:]+) (\w+)\[\];', r'\1* \2 = ::emu::dyn_smem<\1>();', s)
     s = re.sub(r'__shared__ ([\w:<> ]+?) (\w+)(\[[^\]]+\])?;', shared_decl, s)
     assert '__shared__' not in s.replace('// __shared__', ''), f
-    out = dst / f.relative_to(src)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(s)
     print(out, n0, 'launches')
