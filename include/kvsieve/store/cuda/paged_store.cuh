@@ -39,6 +39,12 @@
 namespace kvsieve {
 namespace cuda {
 
+/// A keep_reason loaded past L1 (__ldcg has no overload for enums): for metadata another block of
+/// the same launch may have written (step_update's tail), L1 not being coherent across SMs.
+__device__ __forceinline__ auto load_cg(const keep_reason* r) -> keep_reason {
+  return static_cast<keep_reason>(__ldcg(reinterpret_cast<const unsigned char*>(r)));
+}
+
 /// What kernels see of a device store: pointers and sizes, passed to kernels by value.
 /// A head is a flat index (seq * n_layer + layer) * n_head_kv + head, as paged_store::index.
 template <class T>
@@ -131,8 +137,7 @@ struct store_view {
       *position_in(dst, to_off) = __ldcg(position_in(src, fo));
       *score_in(dst, to_off) = __ldcg(score_in(src, fo));
       *cls_in(dst, to_off) = *cls_in(src, fo);
-      *reason_in(dst, to_off) = static_cast<keep_reason>(
-          __ldcg(reinterpret_cast<const unsigned char*>(reason_in(src, fo))));
+      *reason_in(dst, to_off) = load_cg(reason_in(src, fo));
     }
   }
 

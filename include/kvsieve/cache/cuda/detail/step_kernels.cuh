@@ -251,11 +251,6 @@ struct weakest {
   std::int32_t slot;
 };
 
-// Loads past L1 (see step_update's tail) of the fields __ldcg has no overload for.
-__device__ __forceinline__ auto load_cg(const keep_reason* r) -> keep_reason {
-  return static_cast<keep_reason>(__ldcg(reinterpret_cast<const unsigned char*>(r)));
-}
-
 __device__ __forceinline__ auto weaker(const weakest& a, const weakest& b) -> bool {
   if (a.slot < 0) {
     return false;
