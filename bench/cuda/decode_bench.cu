@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -118,7 +119,8 @@ auto full_batch() -> kc::batch_heads {
   return b;
 }
 
-void BM_decode_attention(benchmark::State& state) {
+// target_blocks: the workspace's (0: the balanced plan aims at one wave of the device).
+void decode_attention_bench(benchmark::State& state, std::int32_t target_blocks) {
   try {
     const auto context = static_cast<std::int32_t>(state.range(0));
     const auto kept = static_cast<std::int32_t>(state.range(1));
@@ -135,6 +137,7 @@ void BM_decode_attention(benchmark::State& state) {
     kb::fill_uniform(q.data(), qn, 5U);
     const auto b = full_batch();
     kc::decode_workspace ws(b.pairs(), group, head_dim, longest); // allocated once, outside timing
+    ws.target_blocks = target_blocks;
     const float scale = 0.088388F;
     kb::gpu_timer timer;
     for (auto _ : state) {
@@ -146,13 +149,28 @@ void BM_decode_attention(benchmark::State& state) {
     kb::report_bytes(state, static_cast<double>(cache.tokens) * 2.0 * head_dim * 2.0);
     state.counters["kv_mb"] =
         benchmark::Counter(static_cast<double>(cache.tokens) * 2.0 * head_dim * 2.0 / 1e6);
+    std::vector<std::int32_t> plan(2);
+    ws.plan.download(plan);
+    state.counters["chunks"] = plan[0];         // work items of the last call
+    state.counters["tiles_per_chunk"] = plan[1]; // 256-token tiles per chunk
   } catch (const kvsieve::error& e) {
     state.SkipWithError(e.what());
   }
 }
+void BM_decode_attention(benchmark::State& state) { decode_attention_bench(state, 0); }
+// The same calls planned a chunk per 256-token tile, whatever the wave (the v2 kernel's fixed
+// split before the balanced plan): time(this) / time(BM_decode_attention) is what the plan buys.
+void BM_decode_attention_tile_chunks(benchmark::State& state) {
+  decode_attention_bench(state, std::numeric_limits<std::int32_t>::max());
+}
 BENCHMARK(BM_decode_attention)
     ->ArgNames({"context", "kept_pct", "skew"})
     ->ArgsProduct({{4096, 16384, 32768}, {100, 40, 20}, {0, 1}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_decode_attention_tile_chunks)
+    ->ArgNames({"context", "kept_pct", "skew"})
+    ->ArgsProduct({{4096, 32768}, {100, 40}, {0, 1}})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 

@@ -29,10 +29,64 @@ struct ragged_case {
   std::vector<std::int32_t> sizes; // per (seq, head), seq-major: n_seq = sizes.size() / hkv
 };
 
+// The balanced plan's tiles per chunk, by brute force: the smallest c whose items, sum of
+// ceil(tiles / c), fit in `target`, else the longest head's tiles (a chunk per pair).
+auto plan_reference(const std::vector<std::int32_t>& tiles, std::int32_t target) -> std::int32_t {
+  const std::int32_t longest = std::max(1, *std::max_element(tiles.begin(), tiles.end()));
+  for (std::int32_t c = 1; c < longest; ++c) {
+    std::int64_t items = 0;
+    for (const auto t : tiles) {
+      items += (t + c - 1) / c;
+    }
+    if (items <= target) {
+      return c;
+    }
+  }
+  return longest;
+}
+
+// Checks the plan the last call left in `ws`: the tiles per chunk against the brute force, and
+// the work items: every chunk of every pair once, in pair order, none for an empty pair.
+void check_plan(const cuda::decode_workspace& ws, const std::vector<std::int32_t>& tiles,
+                std::int32_t target) {
+  const auto pairs = tiles.size();
+  std::vector<std::int32_t> plan(2 + pairs);
+  ws.plan.download(plan);
+  const std::int32_t c = plan_reference(tiles, target);
+  INFO("target " << target << " items " << plan[0] << " tiles per chunk " << plan[1]);
+  REQUIRE(plan[1] == c);
+  std::vector<int2> work(static_cast<std::size_t>(plan[0]));
+  ws.work.download(work);
+  std::size_t at = 0;
+  for (std::size_t p = 0; p < pairs; ++p) {
+    const std::int32_t chunks = (tiles[p] + c - 1) / c;
+    REQUIRE(plan[2 + p] == chunks);
+    for (std::int32_t k = 0; k < chunks; ++k, ++at) {
+      REQUIRE(at < work.size());
+      CHECK(work[at].x == static_cast<int>(p));
+      CHECK(work[at].y == k);
+    }
+  }
+  CHECK(at == work.size());
+  std::int64_t total = 0;
+  for (const auto t : tiles) {
+    total += t;
+  }
+  // One wave when the pairs allow it, and no more chunks than tiles.
+  const std::int64_t live = std::count_if(tiles.begin(), tiles.end(), [](auto t) { return t > 0; });
+  CHECK(plan[0] <= std::max<std::int64_t>(target, live));
+  CHECK(plan[0] <= total);
+  std::vector<std::int32_t> done(ws.done.size());
+  ws.done.download(done);
+  CHECK(std::all_of(done.begin(), done.end(), [](std::int32_t x) { return x == 0; }));
+}
+
 // graph: run the call as a CUDA graph captured on a stream of its own and replayed twice
-// (a decode that allocated or synchronised would break the capture).
+// (a decode that allocated or synchronised would break the capture). target: the workspace's
+// target_blocks (0: the device's wave).
 template <class T>
-void check_ragged(const ragged_case& c, std::uint32_t seed, bool graph = false) {
+void check_ragged(const ragged_case& c, std::uint32_t seed, bool graph = false,
+                  std::int32_t target = 0) {
   const auto n_seq = static_cast<std::int32_t>(c.sizes.size()) / c.hkv;
   const std::int32_t lmax = std::max(1, *std::max_element(c.sizes.begin(), c.sizes.end()));
   std::int64_t pages = 0;
@@ -114,6 +168,7 @@ void check_ragged(const ragged_case& c, std::uint32_t seed, bool graph = false) 
     batch.seq[s] = n_seq - 1 - s; // the batch order need not be the store order
   }
   cuda::decode_workspace ws(batch.pairs(), c.group, c.d, lmax);
+  ws.target_blocks = target;
   const float scale = 1.0F / std::sqrt(static_cast<float>(c.d));
   if (graph) {
     cudaStream_t stream = nullptr;
@@ -145,6 +200,19 @@ void check_ragged(const ragged_case& c, std::uint32_t seed, bool graph = false) 
   std::vector<float2> ml(ws.final_ml.size());
   ws.final_ml.download(ml);
 
+  {
+    std::vector<std::int32_t> tiles;
+    for (std::int32_t p = 0; p < batch.pairs(); ++p) {
+      const auto n = c.sizes[static_cast<std::size_t>(batch.seq[p / c.hkv] * c.hkv + p % c.hkv)];
+      tiles.push_back((n + cuda::decode_chunk - 1) / cuda::decode_chunk);
+    }
+    // The wave the launcher aimed at, per block of query heads (target 0: the device's own
+    // occupancy, not checked here).
+    const std::int32_t zb = c.group <= 8 ? 1 : (c.group + 7) / 8;
+    if (target > 0 && *std::max_element(c.sizes.begin(), c.sizes.end()) > 0) {
+      check_plan(ws, tiles, std::max(1, target / zb));
+    }
+  }
   decode_scratch scratch;
   for (std::int32_t p = 0; p < batch.pairs(); ++p) {
     const std::int32_t s = batch.seq[p / c.hkv];
@@ -248,6 +316,18 @@ TEST_CASE("ragged decode: skewed lengths in one launch", "[cuda][decode]") {
   check_ragged<float>({4, 2, 64, 32, {3000, 1, 1, 1, 2, 2, 4096, 64}}, 3);
 }
 
+TEST_CASE("ragged decode: the balanced plan at every wave size gives the same attention",
+          "[cuda][decode]") {
+  // 1: one block takes every pair whole, one chunk each; 3 and 7: long heads split into chunks
+  // of many tiles, short ones whole, blocks looping over several items; 40: a chunk per tile
+  // (the plan of a wave larger than the work); 1000: more blocks than items.
+  const auto target = GENERATE(1, 3, 7, 40, 1000);
+  INFO("target_blocks " << target);
+  check_ragged<kvsieve::bfloat16>({4, 4, 128, 48, {1, 4097, 33, 2048, 5000, 0, 700, 12}},
+                                  11, false, target);
+  check_ragged<kvsieve::half>({1, 12, 64, 16, {2600, 0, 300}}, 12, false, target); // two z-blocks
+}
+
 TEST_CASE("ragged decode: 32k tokens", "[cuda][decode][long]") {
   check_ragged<kvsieve::bfloat16>({2, 8, 128, 16, {32768, 32000}}, 4);
   check_ragged<kvsieve::bfloat16>({1, 4, 64, 64, {32768}}, 5);
@@ -256,6 +336,7 @@ TEST_CASE("ragged decode: 32k tokens", "[cuda][decode][long]") {
 TEST_CASE("ragged decode: captured into a CUDA graph, allocating nothing, and replayed",
           "[cuda][decode]") {
   check_ragged<kvsieve::bfloat16>({2, 4, 128, 12, {0, 700, 1, 256}}, 10, true);
+  check_ragged<kvsieve::bfloat16>({2, 4, 128, 12, {0, 1700, 1, 256}}, 10, true, 3); // split
 }
 
 TEST_CASE("ragged decode: bad arguments", "[cuda][decode]") {

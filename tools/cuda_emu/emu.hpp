@@ -119,6 +119,15 @@ T atomic_add(T* p, U v) {
   return std::atomic_ref<T>(*p).fetch_add(static_cast<T>(v));
 }
 template <class T, class U>
+T atomic_max(T* p, U v) {
+  maybe_yield();
+  std::atomic_ref<T> r(*p);
+  T old = r.load();
+  while (old < static_cast<T>(v) && !r.compare_exchange_weak(old, static_cast<T>(v))) {
+  }
+  return old;
+}
+template <class T, class U>
 T atomic_or(T* p, U v) {
   maybe_yield();
   return std::atomic_ref<T>(*p).fetch_or(static_cast<T>(v));
@@ -279,6 +288,7 @@ struct launch {
 #define __shfl_xor_sync ::emu::shfl_xor
 #define atomicAdd ::emu::atomic_add
 #define atomicOr ::emu::atomic_or
+#define atomicMax ::emu::atomic_max
 #define __uint_as_float ::emu::uint_as_float
 #define __float_as_uint ::emu::float_as_uint
 #define __ldg ::emu::ldg
@@ -291,4 +301,10 @@ using std::max;
 template <class T>
 cudaError_t cudaFuncSetAttribute(T* entry, cudaFuncAttribute a, int v) {
   return ::cudaFuncSetAttribute(reinterpret_cast<const void*>(entry), a, v);
+}
+template <class T>
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* n, T* entry, int threads,
+                                                          size_t smem) {
+  return ::cudaOccupancyMaxActiveBlocksPerMultiprocessor(n, reinterpret_cast<const void*>(entry),
+                                                          threads, smem);
 }

@@ -59,6 +59,14 @@ const char* cudaGetErrorName(cudaError_t e) { return e == cudaSuccess ? "cudaSuc
 cudaError_t cudaGetDeviceCount(int* n) { *n = 1; return cudaSuccess; }
 // One device, and streams that run at launch: events order nothing that is not already ordered.
 cudaError_t cudaGetDevice(int* d) { *d = 0; return cudaSuccess; }
+// A small device: 8 multiprocessors of 2 resident blocks each, so that a 16-block wave makes the
+// balanced decode plan split tests' heads into chunks of several tiles.
+cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int d) {
+  if (d != 0) return cudaErrorInvalidDevice;
+  *v = a == cudaDevAttrMultiProcessorCount ? 8 : 0;
+  return cudaSuccess;
+}
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* n, const void*, int, size_t) { *n = 2; return cudaSuccess; }
 cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned int) { *e = reinterpret_cast<cudaEvent_t>(new char); return cudaSuccess; }
 cudaError_t cudaEventDestroy(cudaEvent_t e) { delete reinterpret_cast<char*>(e); return cudaSuccess; }
