@@ -372,6 +372,10 @@ TEST_CASE("decode workspace: allocated once, its bounds enforced before any laun
   CHECK(ws.logits.size() == 2 * 4 * 512);
   CHECK(ws.final_ml.size() == 2 * 4);
   CHECK(ws.partial_o.size() == 2 * 4 * 2 * 64);
+  CHECK(ws.plan.size() == 2 + 2);     // items, tiles per chunk, then chunks per pair
+  CHECK(ws.work.size() == 2 * 2);     // at most a chunk per tile
+  CHECK(ws.done.size() == 2);         // one block of query heads per pair at group 4
+  CHECK(ws.sm_count > 0);
   const float* logits = ws.logits.data();
   const float2* partial = ws.partial_ml.data();
   auto expect_refused = [&](std::int32_t group, std::int32_t tokens, const char* what) {
@@ -397,6 +401,11 @@ TEST_CASE("decode workspace: allocated once, its bounds enforced before any laun
   cuda::check(cudaDeviceSynchronize(), "decode");
   CHECK(ws.logits.data() == logits);
   CHECK(ws.partial_ml.data() == partial);
+  std::vector<std::int32_t> plan(ws.plan.size());
+  ws.plan.download(plan);
+  CHECK(plan[0] == 0); // the last call had no tokens: no work item, every output zero
+  CHECK(plan[2] == 0);
+  CHECK(plan[3] == 0);
   CHECK(ws.logits.size() == 2 * 4 * 512);
   std::vector<float> o(out.size());
   out.download(o);
