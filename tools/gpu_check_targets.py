@@ -25,6 +25,8 @@ Targets (H200, bf16, head_dim 128; the benches' shapes are described in their so
   compaction_bandwidth BM_compaction's pct_of_copy_bw, every keep_pct: >= 75
   prefill_stats        BM_prefill stats:1's stats_over_plain counter (else the time ratio of
                        stats:1 over stats:0), every length: <= 1.15
+Also printed, as a figure: BM_decode_attention_tile_chunks over BM_decode_attention per shape
+(what the balanced split-KV plan gains over a chunk per 256-token tile).
 Times are the median over repetitions when the JSON has aggregates, else the median of the
 iteration entries; runs that reported an error are left out (and named).
 """
@@ -256,6 +258,16 @@ TARGETS = [decode_bandwidth, decode_kept_40, decode_head_skew, step_bookkeeping,
            compaction_vs_cub, compaction_bandwidth, prefill_stats]
 
 
+def decode_plan_gain(runs: Runs) -> list[tuple[str, float]]:
+    """Figures, not a target: time(a chunk per 256-token tile) / time(the balanced plan) for
+    each decode shape benched both ways (> 1: the plan is faster)."""
+    out = []
+    for r, args, row in runs.find("BM_decode_attention_tile_chunks"):
+        for _, _, planned in runs.find("BM_decode_attention", **args):
+            out.append((short(r).split("/", 1)[-1], row["time"] / planned["time"]))
+    return out
+
+
 def judge(runs: Runs) -> list[Verdict]:
     return [f(runs) for f in TARGETS]
 
@@ -287,6 +299,10 @@ def report(paths: list[str], strict: bool, out=sys.stdout) -> int:
     verdicts = judge(runs)
     for v in verdicts:
         print(v.line(), file=out)
+    gains = decode_plan_gain(runs)
+    if gains:
+        print("figures (not targets): decode time with a chunk per tile over the balanced plan: "
+              + ", ".join(f"{name} {g:.2f}x" for name, g in gains), file=out)
     counts = {s: sum(v.status == s for v in verdicts) for s in ("PASS", "FAIL", "NOT MEASURED")}
     print(f"targets: {counts['PASS']} PASS, {counts['FAIL']} FAIL, "
           f"{counts['NOT MEASURED']} NOT MEASURED", file=out)
@@ -355,6 +371,12 @@ def self_test(fixture_dir: Path) -> int:
         v = {x.target: x for x in judge(runs)}
         check("small KV: bandwidth unmeasured", v["decode_bandwidth"].status, "NOT MEASURED")
         check("small KV: kept 40 unmeasured", v["decode_kept_40"].status, "NOT MEASURED")
+        # The plan's gain pairs each tile-chunk run with the planned run of the same shape.
+        tiles = [_bench("BM_decode_attention_tile_chunks/context:4096/kept_pct:40/skew:0", 30.0)]
+        Path(d, "b.json").write_text(json.dumps({"benchmarks": tiles}))
+        runs, _ = load([d])
+        check("plan gain", decode_plan_gain(runs), [("context:4096/kept_pct:40/skew:0", 1.5)])
+        Path(d, "b.json").unlink()
         # Exit codes: no JSON is 2; --strict with a FAIL or NOT MEASURED is 1.
         with open(os.devnull, "w") as null:
             check("no JSON exit", report([str(Path(d, "missing"))], False, null), 2)
