@@ -333,6 +333,21 @@ TEST_CASE("ragged decode: 32k tokens", "[cuda][decode][long]") {
   check_ragged<kvsieve::bfloat16>({1, 4, 64, 64, {32768}}, 5);
 }
 
+TEST_CASE("ragged decode: more pairs than the plan's threads and than the wave",
+          "[cuda][decode]") {
+  // 150 sequences x 2 KV heads = 300 pairs: the plan's scan gives each of its 256 threads a run
+  // of two pairs, and a wave of 7 or 64 is smaller than the pairs (every pair one chunk).
+  std::mt19937 rng(13);
+  std::uniform_int_distribution<std::int32_t> len(0, 600);
+  std::vector<std::int32_t> sizes(300);
+  for (auto& n : sizes) {
+    n = len(rng) < 60 ? 0 : len(rng); // about 10% empty heads
+  }
+  const auto target = GENERATE(7, 64, 1000);
+  INFO("target_blocks " << target);
+  check_ragged<kvsieve::bfloat16>({2, 2, 32, 16, sizes}, 14, false, target);
+}
+
 TEST_CASE("ragged decode: captured into a CUDA graph, allocating nothing, and replayed",
           "[cuda][decode]") {
   check_ragged<kvsieve::bfloat16>({2, 4, 128, 12, {0, 700, 1, 256}}, 10, true);
