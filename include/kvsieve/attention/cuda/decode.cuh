@@ -120,6 +120,14 @@ inline auto page_shift(std::int32_t page_size) -> std::int32_t {
   return shift;
 }
 
+/// Launches decode_plan_kernel: the work items of the call, and the outputs of its empty heads
+/// (alone for a call of no tokens).
+inline void decode_plan(cudaStream_t stream, const std::int32_t* sizes, const batch_heads& batch,
+                        const decode_kernel_args& args, std::int32_t head_dim) {
+  decode_plan_kernel<<<1, plan_threads, 0, stream>>>(sizes, batch, args, head_dim);
+  check_launch("decode_plan_kernel");
+}
+
 /// Plans the call on the device, then launches decode_partial_kernel with a block per item the
 /// plan can make (one wave, or a chunk per pair when there are more pairs), times the blocks of
 /// query heads (args.chunks > 0).
@@ -144,8 +152,7 @@ void decode_partial(cudaStream_t stream, const store_view<T>& s, const batch_hea
   const std::int64_t wave =
       ws.target_blocks > 0 ? ws.target_blocks : std::int64_t{ws.sm_count} * resident;
   args.target = static_cast<std::int32_t>(std::max<std::int64_t>(1, wave / zb));
-  decode_plan_kernel<<<1, plan_threads, 0, stream>>>(s.sizes, batch, args, D);
-  check_launch("decode_plan_kernel");
+  decode_plan(stream, s.sizes, batch, args, D);
   // A block per item the plan can make: at most max(target, pairs) (more only when every
   // pair is one chunk), and at most `chunks` per pair.
   const std::int64_t most =
@@ -168,13 +175,6 @@ void decode_partial_group(cudaStream_t stream, const store_view<T>& s, const bat
   } else {
     decode_partial<T, D, 8>(stream, s, batch, args, ws); // > 8: several z-blocks
   }
-}
-
-/// A call of no tokens (every head empty): the plan alone, which writes the empty outputs.
-inline void decode_empty(cudaStream_t stream, const std::int32_t* sizes, const batch_heads& batch,
-                         const decode_kernel_args& args, std::int32_t head_dim) {
-  decode_plan_kernel<<<1, plan_threads, 0, stream>>>(sizes, batch, args, head_dim);
-  check_launch("decode_plan_kernel");
 }
 
 } // namespace detail
@@ -234,7 +234,7 @@ void decode_attention(const store_view<T>& s, const batch_heads& batch, const fl
     if (args.chunks > 0) {
       detail::decode_partial_group<T, D>(stream, s, batch, args, ws);
     } else {
-      detail::decode_empty(stream, s.sizes, batch, args, D);
+      detail::decode_plan(stream, s.sizes, batch, args, D); // writes the empty outputs
     }
   };
   switch (s.head_dim) {
