@@ -16,7 +16,7 @@ case $mode in
   opt) flags="-O2 -g" ;;
   *) echo "usage: $0 asan|tsan|opt NAME..." >&2; exit 2 ;;
 esac
-python3 "$here/transform.py" "$out" >/dev/null
+[ -n "${EMU_NO_TRANSFORM:-}" ] || python3 "$here/transform.py" "$out" >/dev/null
 cxx="g++ -std=c++20 $flags -fno-strict-aliasing -pthread -include $here/emu.hpp -I$out/inc \
   -I$repo/include -I$repo/tests -I$repo/examples -I$repo/python/include -I$repo/python/src \
   -I/usr/local/cuda/include -w"

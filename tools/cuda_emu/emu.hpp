@@ -234,7 +234,7 @@ struct launch {
       for (unsigned y = 0; y < grid.y; ++y)
         for (unsigned x = 0; x < grid.x; ++x) order.push_back(dim3(x, y, z));
     std::shuffle(order.begin(), order.end(), order_rng());
-    std::vector<std::byte> dyn(smem + 16);
+    std::vector<std::byte> dyn(smem + 128); // the window is 128-byte aligned, as on a GPU
     for (const dim3 b : order) {
       block_ctx ctx;
       ctx.nthreads = static_cast<int>(nt);
@@ -246,7 +246,7 @@ struct launch {
       ctx.nbar = std::make_unique<std::atomic<int>[]>(nt);
       ctx.static_smem.assign(48 * 1024, std::byte{0xff});
       std::fill(dyn.begin(), dyn.end(), std::byte{0xff});
-      ctx.dyn = dyn.data();
+      ctx.dyn = dyn.data() + (128 - reinterpret_cast<std::uintptr_t>(dyn.data()) % 128) % 128;
       ctx.dyn_bytes = smem;
       auto job = [&, b](std::size_t t) {
         t_bdim = block; t_gdim = grid;
@@ -279,6 +279,99 @@ struct launch {
   }
 };
 } // namespace emu
+
+// WMMA (nvcuda::wmma; <mma.h> declares nothing outside nvcc). A fragment's element layout is
+// unspecified on hardware, so kernels may only load, store, fill, multiply and apply one
+// operation to every element; any layout that keeps that contract emulates it. Here A and B
+// fragments hold the whole tile in every lane (loads only read), and lane l of the warp owns
+// accumulator elements [l * n, (l + 1) * n) of the row-major M x N tile (n = M * N / 32), so
+// each lane stores only its own elements and no two lanes write one address. tf32 inputs are
+// truncated to tf32 inside mma_sync as the tensor cores do (their low 13 bits are ignored);
+// `__float_to_tf32` rounds to nearest, ties away from zero (cvt.rna.tf32.f32). Not checked:
+// that all 32 lanes take part (no warp barrier, which would make every tile step 32 OS-thread
+// rendezvous).
+namespace nvcuda::wmma {
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+struct row_major {};
+struct col_major {};
+namespace precision {
+struct tf32 {};
+} // namespace precision
+enum layout_t { mem_row_major, mem_col_major };
+inline float __float_to_tf32(float x) {
+  if (!std::isfinite(x)) return x;
+  std::uint32_t b = std::bit_cast<std::uint32_t>(x);
+  b = (b + 0x1000U) & ~0x1fffU;
+  return std::bit_cast<float>(b);
+}
+namespace detail {
+template <class T> struct elem { using type = T; };
+template <> struct elem<precision::tf32> { using type = float; };
+inline float as_input(float x, precision::tf32) { return std::bit_cast<float>(std::bit_cast<std::uint32_t>(x) & ~0x1fffU); }
+template <class T, class P> float as_input(T x, P) { return static_cast<float>(x); }
+inline int lane() { return ::emu::me() % 32; }
+inline void check_ptr(const void* p, unsigned ldm, std::size_t elem) {
+  if (reinterpret_cast<std::uintptr_t>(p) % 32 != 0 || (ldm * elem) % 16 != 0) {
+    std::fprintf(stderr, "emu: wmma pointer %p is not 256-bit aligned or ldm %u breaks 16-byte rows\n", p, ldm);
+    std::abort();
+  }
+}
+} // namespace detail
+template <class Use, int M, int N, int K, class T, class Layout = void>
+struct fragment {
+  using element_type = typename detail::elem<T>::type;
+  static constexpr bool acc = std::is_same_v<Use, accumulator>;
+  static constexpr int rows = std::is_same_v<Use, matrix_b> ? K : M;
+  static constexpr int cols = std::is_same_v<Use, matrix_a> ? K : N;
+  static constexpr int num_elements = acc ? M * N / 32 : rows * cols;
+  element_type x[num_elements];
+};
+template <class Use, int M, int N, int K, class T, class L, class V>
+void fill_fragment(fragment<Use, M, N, K, T, L>& f, V v) {
+  for (auto& e : f.x) e = static_cast<typename fragment<Use, M, N, K, T, L>::element_type>(v);
+}
+template <class Use, int M, int N, int K, class T, class L, class P>
+void load_matrix_sync(fragment<Use, M, N, K, T, L>& f, const P* p, unsigned ldm) {
+  static_assert(!std::is_same_v<Use, accumulator>, "emu: accumulator loads take a layout");
+  using F = fragment<Use, M, N, K, T, L>;
+  detail::check_ptr(p, ldm, sizeof(P));
+  for (int r = 0; r < F::rows; ++r)
+    for (int c = 0; c < F::cols; ++c)
+      f.x[r * F::cols + c] = std::is_same_v<L, row_major> ? p[r * ldm + c] : p[c * ldm + r];
+}
+template <int M, int N, int K, class T, class P>
+void load_matrix_sync(fragment<accumulator, M, N, K, T>& f, const P* p, unsigned ldm, layout_t l) {
+  using F = fragment<accumulator, M, N, K, T>;
+  detail::check_ptr(p, ldm, sizeof(P));
+  for (int i = 0; i < F::num_elements; ++i) {
+    const int e = detail::lane() * F::num_elements + i, r = e / N, c = e % N;
+    f.x[i] = l == mem_row_major ? p[r * ldm + c] : p[c * ldm + r];
+  }
+}
+template <int M, int N, int K, class T, class P>
+void store_matrix_sync(P* p, const fragment<accumulator, M, N, K, T>& f, unsigned ldm, layout_t l) {
+  using F = fragment<accumulator, M, N, K, T>;
+  detail::check_ptr(p, ldm, sizeof(P));
+  for (int i = 0; i < F::num_elements; ++i) {
+    const int e = detail::lane() * F::num_elements + i, r = e / N, c = e % N;
+    (l == mem_row_major ? p[r * ldm + c] : p[c * ldm + r]) = f.x[i];
+  }
+}
+template <int M, int N, int K, class TA, class LA, class TB, class LB, class TC>
+void mma_sync(fragment<accumulator, M, N, K, TC>& d, const fragment<matrix_a, M, N, K, TA, LA>& a,
+              const fragment<matrix_b, M, N, K, TB, LB>& b, const fragment<accumulator, M, N, K, TC>& c) {
+  using F = fragment<accumulator, M, N, K, TC>;
+  for (int i = 0; i < F::num_elements; ++i) {
+    const int e = detail::lane() * F::num_elements + i, r = e / N, col = e % N;
+    float sum = c.x[i];
+    for (int k = 0; k < K; ++k)
+      sum = std::fma(detail::as_input(a.x[r * K + k], TA{}), detail::as_input(b.x[k * N + col], TB{}), sum);
+    d.x[i] = sum;
+  }
+}
+} // namespace nvcuda::wmma
 
 #define threadIdx ::emu::t_tid
 #define blockIdx ::emu::t_bid

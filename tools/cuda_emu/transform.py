@@ -34,7 +34,8 @@ for f, out in files:
                    lambda m: f'{m.group(1)}::emu::launch({m.group(3)})({m.group(2)}, ', s,
                    flags=re.M | re.S)
     assert n == n0, (f, n, n0)
-    s = re.sub(r'extern __shared__ ([\w:]+) (\w+)\[\];', r'\1* \2 = ::emu::dyn_smem<\1>();', s)
+    s = re.sub(r'extern __shared__ (?:__align__\(\d+\) )?([\w:]+) (\w+)\[\];',
+               r'\1* \2 = ::emu::dyn_smem<\1>();', s)
     s = re.sub(r'__shared__ ([\w:<> ]+?) (\w+)(\[[^\]]+\])?;', shared_decl, s)
     assert '__shared__' not in s.replace('// __shared__', ''), f
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,9 @@
 /// (Why not pass 1's row order with atomicAdd: L / 64 atomics per column, a memset first, and a
 /// summation order that changes run to run, so the profiler could pick a different policy for
 /// the same prompt when two candidates tie; owning columns costs nothing extra.)
-/// Cost of pass 2: the Q.K^T half of pass 1's FLOPs plus one exp per element, no V.
+/// Cost of pass 2: the Q.K^T half of pass 1's FLOPs plus one exp per element, no V. On sm_80+
+/// its Q.K^T runs on tensor cores as 3xTF32 (fp32-level error, qk_tile_tf32), so what remains
+/// is mostly the exp and the column sums; below sm_80 it is pass 1's fp32 FMA tile.
 
 #include <algorithm>
 #include <array>
@@ -29,6 +31,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <mma.h>
 
 #include <kvsieve/attention/prefill.hpp>
 #include <kvsieve/core/cuda/runtime.cuh>
@@ -76,6 +79,9 @@ inline constexpr int row_stride = D + 4;
 /// P rows are BN + 16 floats apart so the two rows one warp writes land on disjoint banks.
 inline constexpr int p_stride = attention_cols + 16;
 inline constexpr int red_stride = stats_cols + 16;
+/// Pass 2's logit tile [64][s_stride]: rows 80 floats apart put the two rows a warp reads
+/// (16 columns each) on disjoint banks; 80 is a multiple of 4, as WMMA's float stores need.
+inline constexpr int s_stride = stats_cols + 16;
 
 /// P.V column ownership: thread tx owns columns c * 16 * vec + tx * vec + e (e < vec), which keeps
 /// a warp's V reads contiguous; vec = 4 (float4) except for D = 32.
@@ -178,6 +184,71 @@ __device__ __forceinline__ void qk_tile(const float* sq, const float* sk, int ty
   }
 }
 
+/// x = hi + lo + r with hi = tf32(x), lo = tf32(x - hi), |r| <= 2^-22 |x|: the operand split of
+/// 3xTF32 (CUTLASS's "fast accurate" GEMMs), applied to every element of a fragment.
+template <class Frag>
+__device__ __forceinline__ void split_tf32(Frag& hi, Frag& lo) {
+#pragma unroll
+  for (int e = 0; e < hi.num_elements; ++e) {
+    const float x = hi.x[e];
+    hi.x[e] = nvcuda::wmma::__float_to_tf32(x);
+    lo.x[e] = nvcuda::wmma::__float_to_tf32(x - hi.x[e]);
+  }
+}
+
+/// Pass 2's logit tile on tensor cores: ss[m][n] = q[m] . k[n] for the 64 x 64 tile, then
+/// s[a][b] = ss[ty + 16a][tx + 16b] (qk_tile's layout). 3xTF32 (hi.hi + hi.lo + lo.hi) keeps
+/// fp32-level error (each product within about 2^-21 relative; the lo.lo term and the split's
+/// residual are below that) at about three TF32 MMAs per 16 x 16 x 8 step. K held as __half or
+/// __nv_bfloat16 widens to values TF32 holds exactly (10 and 7 stored mantissa bits), so its lo
+/// part is zero and that MMA is skipped. Warp w computes rows 16 (w / 2) .. + 16 and the two
+/// 16-column blocks 2 (w % 2), 2 (w % 2) + 1. Ends with __syncthreads (ss complete); the caller
+/// synchronises before ss is written again.
+template <int D, bool KExact>
+__device__ __forceinline__ void qk_tile_tf32(const float* sq, const float* sk, float* ss, int ty,
+                                             int tx, float (&s)[4][4]) {
+  namespace wmma = nvcuda::wmma;
+  constexpr int stride = row_stride<D>;
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const int rb = warp / 2;
+  const int cb = (warp % 2) * 2;
+  wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2];
+  wmma::fill_fragment(acc[0], 0.0F);
+  wmma::fill_fragment(acc[1], 0.0F);
+#pragma unroll 2
+  for (int d = 0; d < D; d += 8) {
+    wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> a_hi;
+    wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> a_lo;
+    wmma::load_matrix_sync(a_hi, sq + rb * 16 * stride + d, stride);
+    split_tf32(a_hi, a_lo);
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::col_major> b_hi;
+      wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::col_major> b_lo;
+      wmma::load_matrix_sync(b_hi, sk + (cb + c) * 16 * stride + d, stride);
+      split_tf32(b_hi, b_lo);
+      if constexpr (!KExact) {
+        wmma::mma_sync(acc[c], a_hi, b_lo, acc[c]);
+      }
+      wmma::mma_sync(acc[c], a_lo, b_hi, acc[c]);
+      wmma::mma_sync(acc[c], a_hi, b_hi, acc[c]);
+    }
+  }
+#pragma unroll
+  for (int c = 0; c < 2; ++c) {
+    wmma::store_matrix_sync(ss + rb * 16 * s_stride + (cb + c) * 16, acc[c], s_stride,
+                            wmma::mem_row_major);
+  }
+  __syncthreads();
+#pragma unroll
+  for (int a = 0; a < 4; ++a) {
+#pragma unroll
+    for (int b = 0; b < 4; ++b) {
+      s[a][b] = ss[(ty + 16 * a) * s_stride + tx + 16 * b];
+    }
+  }
+}
+
 /// Reduction over the 16 lanes that share a thread row ty (lanes 16 apart hold another row).
 template <class Op>
 __device__ __forceinline__ auto reduce16(float x, Op op) -> float {
@@ -242,8 +313,10 @@ constexpr auto attention_smem_bytes() -> int {
 }
 template <int D>
 constexpr auto stats_smem_bytes() -> int {
+  // The logit tile ss doubles as the column-sum scratch `red` (16 rows) after the last tile.
+  static_assert(16 * red_stride <= prefill_rows * s_stride);
   return static_cast<int>(sizeof(float)) *
-         ((prefill_rows + stats_cols) * row_stride<D> + prefill_rows + 16 * red_stride);
+         ((prefill_rows + stats_cols) * row_stride<D> + prefill_rows + prefill_rows * s_stride);
 }
 
 /// Pass 1. Block b serves KV head (b % (n_head_kv * head_chunks)) / head_chunks; its row tiles
@@ -454,11 +527,12 @@ __device__ __forceinline__ void store_column_sums(const float (&part)[4], float*
 template <int D, class KV>
 __global__ void __launch_bounds__(prefill_threads) prefill_stats_kernel(const stats_args a) {
   constexpr int stride = row_stride<D>;
-  extern __shared__ float4 smem_f4[];
-  float* sk = reinterpret_cast<float*>(smem_f4); // [64][stride]
-  float* sq = sk + stats_cols * stride;          // [64][stride]
-  float* slse = sq + prefill_rows * stride;      // [64]
-  float* red = slse + prefill_rows;              // [16][red_stride]
+  extern __shared__ __align__(128) float4 stats_smem[]; // WMMA tiles need 32-byte alignment
+  float* sk = reinterpret_cast<float*>(stats_smem);     // [64][stride]
+  float* sq = sk + stats_cols * stride;                 // [64][stride]
+  float* slse = sq + prefill_rows * stride;             // [64]
+  float* ss = slse + prefill_rows;                      // [64][s_stride], 32-byte aligned
+  float* red = ss;                                      // [16][red_stride], after the last tile
 
   const int tx = static_cast<int>(threadIdx.x) % 16;
   const int ty = static_cast<int>(threadIdx.x) / 16;
@@ -498,7 +572,11 @@ __global__ void __launch_bounds__(prefill_threads) prefill_stats_kernel(const st
     __syncthreads();
 
     float s[4][4];
-    qk_tile<D, 4>(sq, sk, ty, tx, s);
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+    qk_tile_tf32<D, !std::is_same_v<KV, float>>(sq, sk, ss, ty, tx, s);
+#else
+    qk_tile<D, 4>(sq, sk, ty, tx, s); // no TF32 tensor cores before sm_80
+#endif
     const bool recovery = i0 + prefill_rows - 1 >= a.first_row;
     // The band j <= i < j + w touches this tile only if its smallest i - j is below w.
     const bool band = recovery && i0 - (j0 + stats_cols - 1) < a.max_window;
@@ -598,7 +676,7 @@ void launch_prefill(attention_args args, const stats_args* stats, cudaStream_t s
 /// positive multiple of n_head_kv, a non-finite scale, null pointers, n_windows outside [0, 8],
 /// a window <= 0 or first_row outside [0, L]; errc::device / out_of_memory from the runtime.
 /// Complexity: O(L^2 * D * n_head_q) FLOPs, about 1.5x that with statistics (pass 2 recomputes
-/// the logits); O(L * n_head_q) extra device memory, never L x L.
+/// the logits, on tensor cores from sm_80); O(L * n_head_q) extra device memory, never L x L.
 template <class KV>
 void prefill_attention(const float* q, const KV* k, const KV* v, float* out, std::int32_t length,
                        std::int32_t n_head_q, std::int32_t n_head_kv, std::int32_t head_dim,
