@@ -35,9 +35,12 @@ cmake -S "$root" -B "$build" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelW
   -DKVSIEVE_ENABLE_CUDA=OFF -DKVSIEVE_BUILD_TESTS=OFF -DKVSIEVE_BUILD_BENCHMARKS=OFF \
   -DKVSIEVE_BUILD_EXAMPLES=ON -DKVSIEVE_BUILD_FUZZERS=ON > "$build.configure.log" 2>&1 ||
   { cat "$build.configure.log" >&2; exit 2; }
+# One build of every target, so the jobs run in parallel across targets (each is a few TUs).
+fuzz_targets=()
 for t in $targets; do
-  cmake --build "$build" -j"${JOBS:-2}" --target "fuzz_$t"
+  fuzz_targets+=("fuzz_$t")
 done
+cmake --build "$build" -j"${JOBS:-2}" --target "${fuzz_targets[@]}"
 
 keep=${KVSIEVE_FUZZ_WORK:+yes}
 work=${KVSIEVE_FUZZ_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/kvsieve-fuzz.XXXXXX")}
