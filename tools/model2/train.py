@@ -294,6 +294,8 @@ def main():
         model.load_state_dict(c["model"])
         opt.load_state_dict(c["opt"])
         state.update({k: v for k, v in c["state"].items() if k != "args"})
+        if a.export and "args" in c["state"]:
+            state["args"] = c["state"]["args"]  # the training run's options, not the export's
         log(f"resumed at step {state['step']}, {state['tokens'] / 1e6:.1f}M tokens")
     elif a.resume_from:
         resume_from(model, a.resume_from, state, a.out)
