@@ -7,10 +7,13 @@
 // (tools/transformers5_fixture.py): theta 5e5 given only as rope_parameters, GQA, two shards.
 #include <common/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <concepts>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -18,6 +21,7 @@
 
 #include <llama/config.hpp>
 #include <llama/model.hpp>
+#include <llama/tokenizer.hpp>
 #include <llama/weights.hpp>
 
 namespace {
@@ -66,6 +70,23 @@ auto max_logit_diff(const fs::path& model_dir, const llama::config& cfg,
   return max_diff;
 }
 
+// `n` greedy tokens after the prompt `ids`, token by token through a fresh full cache.
+auto greedy_continuation(llama::model<full_cache>& model, const llama::config& cfg,
+                         const std::vector<std::int32_t>& ids, std::size_t n)
+    -> std::vector<std::int32_t> {
+  const std::vector<kvsieve::token_class> classes(ids.size(), kvsieve::token_class::none);
+  auto cache = make_cache<full_cache>(cfg, kvsieve::ladder<kvsieve::policies::full>());
+  auto last = model.prefill(cache, 0, ids, classes);
+  std::vector<std::int32_t> out;
+  for (std::size_t s = 0; s < n; ++s) {
+    const auto next = static_cast<std::int32_t>(std::max_element(last.begin(), last.end()) -
+                                                last.begin());
+    out.push_back(next);
+    last = model.decode(cache, 0, next, kvsieve::token_class::none);
+  }
+  return out;
+}
+
 void check_golden(const fs::path& model_dir, const fs::path& golden_file) {
   const auto golden = read_json(golden_file);
   const auto cfg = llama::config::load(model_dir);
@@ -75,20 +96,9 @@ void check_golden(const fs::path& model_dir, const fs::path& golden_file) {
 
   const auto weights = llama::model_weights::load(model_dir, cfg);
   const auto ids = golden["prompt_ids"].get<std::vector<std::int32_t>>();
-  const std::vector<kvsieve::token_class> classes(ids.size(), kvsieve::token_class::none);
   llama::model<full_cache> model(cfg, weights);
-  // Greedy continuation, token by token through the cache.
   const auto greedy = golden["greedy"].get<std::vector<std::int32_t>>();
-  std::vector<std::int32_t> ours;
-  auto cache = make_cache<full_cache>(cfg, kvsieve::ladder<kvsieve::policies::full>());
-  auto last = model.prefill(cache, 0, ids, classes);
-  for (std::size_t s = 0; s < greedy.size(); ++s) {
-    const auto next = static_cast<std::int32_t>(std::max_element(last.begin(), last.end()) -
-                                                last.begin());
-    ours.push_back(next);
-    last = model.decode(cache, 0, next, kvsieve::token_class::none);
-  }
-  CHECK(ours == greedy);
+  CHECK(greedy_continuation(model, cfg, ids, greedy.size()) == greedy);
 }
 } // namespace
 
@@ -126,6 +136,49 @@ TEST_CASE("the bundled tiny model matches transformers", "[llama][golden]") {
   const fs::path golden = fs::path(KVSIEVE_TEST_DATA_DIR) / "golden" / "tiny-llama.json";
   REQUIRE(fs::exists(golden));
   check_golden(fs::path(KVSIEVE_MODELS_DIR) / "tiny-llama", golden);
+}
+
+// The second bundled model (issue 13): SentencePiece (8000 pieces, byte fallback), GQA, tied
+// embeddings, BF16 weights. Golden file by tools/model2/golden.py: the prompt's ids from the
+// Python sentencepiece binding, every 32nd logit of each prompt position, each position's argmax
+// over the whole row, and the greedy continuation.
+TEST_CASE("the docs-llama model (SentencePiece, 8000 pieces) matches transformers",
+          "[llama][golden]") {
+  const fs::path dir = fs::path(KVSIEVE_MODELS_DIR) / "docs-llama";
+  const auto golden = read_json(fs::path(KVSIEVE_TEST_DATA_DIR) / "golden" / "docs-llama.json");
+  const auto cfg = llama::config::load(dir);
+  const auto tok = llama::tokenizer::load(dir, cfg.vocab_size, cfg.bos_token_id,
+                                          cfg.eos_token_ids);
+  const auto ids = golden["prompt_ids"].get<std::vector<std::int32_t>>();
+  CHECK(tok.encode(golden["prompt"].get<std::string>(), /*add_bos=*/true) == ids);
+
+  const auto weights = llama::model_weights::load(dir, cfg);
+  const std::vector<kvsieve::token_class> classes(ids.size(), kvsieve::token_class::none);
+  auto cache = make_cache<full_cache>(cfg, kvsieve::ladder<kvsieve::policies::full>());
+  llama::model<full_cache> model(cfg, weights);
+  const auto logits = model.prefill(cache, 0, ids, classes, /*all_logits=*/true);
+  const auto vocab = static_cast<std::size_t>(cfg.vocab_size);
+  const auto stride = golden["logit_stride"].get<std::size_t>();
+  REQUIRE(logits.size() == ids.size() * vocab);
+  double max_diff = 0.0;
+  std::size_t argmax_mismatches = 0;
+  for (std::size_t t = 0; t < ids.size(); ++t) {
+    const auto* row = logits.data() + t * vocab;
+    const auto& expect = golden["logits"][t];
+    REQUIRE(expect.size() == (vocab + stride - 1) / stride);
+    for (std::size_t k = 0; k < expect.size(); ++k) {
+      max_diff = std::max(max_diff, std::abs(static_cast<double>(row[k * stride]) -
+                                             expect[k].get<double>()));
+    }
+    const auto best = static_cast<std::int32_t>(std::max_element(row, row + vocab) - row);
+    argmax_mismatches += best != golden["argmax"][t].get<std::int32_t>() ? 1U : 0U;
+  }
+  INFO("max |logit - transformers| = " << max_diff << " over " << ids.size() << " positions");
+  CHECK(max_diff <= 1e-4);
+  CHECK(argmax_mismatches == 0);
+
+  const auto greedy = golden["greedy"].get<std::vector<std::int32_t>>();
+  CHECK(greedy_continuation(model, cfg, ids, greedy.size()) == greedy);
 }
 
 TEST_CASE("FastGen's prefill logits equal the full cache's; decode differs only by eviction",
