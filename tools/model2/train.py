@@ -38,7 +38,7 @@ Usage:
         --tokens 60e6                               # trains, or resumes, until 60M tokens
     python tools/model2/train.py --corpus /work/data/model2 --out /work/data/model2/run \\
         --export models/<name>                      # writes the model folder from the checkpoint
-    python tools/model2/train.py --corpus /work/data/model2 --out /work/data/model2/run \
+    python tools/model2/train.py --corpus /work/data/model2 --out /work/data/model2/run \\
         --tokens 50e6 --resume-from models/<name>   # a new machine: continue the exported run
     python tools/model2/train.py ... --bench 5      # tokens/s of 5 steps, nothing saved
 """
@@ -215,18 +215,15 @@ def resume_from(model, folder, state, out):
     import shutil
     from safetensors.torch import load_file
     weights = load_file(os.path.join(folder, "model.safetensors"))
-    own = model.state_dict()
-    missing = [n for n in own if n not in weights and not (n == "lm_head.weight" and
-                                                            MODEL_CFG["tie_word_embeddings"])]
-    if missing:
-        sys.exit(f"{folder}: model.safetensors lacks {missing[:3]}")
     with torch.no_grad():
+        # named_parameters lists a tied lm_head once, as its embedding: what save_pretrained keeps.
         for n, p in model.named_parameters():
-            if n in weights:
-                if weights[n].shape != p.shape:
-                    sys.exit(f"{folder}: {n} has shape {tuple(weights[n].shape)}, "
-                             f"the model {tuple(p.shape)}")
-                p.copy_(weights[n].to(p.dtype))
+            if n not in weights:
+                sys.exit(f"{folder}: model.safetensors lacks {n}")
+            if weights[n].shape != p.shape:
+                sys.exit(f"{folder}: {n} has shape {tuple(weights[n].shape)}, "
+                         f"the model {tuple(p.shape)}")
+            p.copy_(weights[n].to(p.dtype))
     with open(os.path.join(folder, "training_state.json")) as f:
         saved = json.load(f)
     state.update({k: v for k, v in saved.items() if k != "args"})
