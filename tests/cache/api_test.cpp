@@ -1,6 +1,6 @@
 // SPDX-FileCopyrightText: 2026 kvsieve contributors
 // SPDX-License-Identifier: Apache-2.0
-// The cache API bodies of shared_api.hpp on the host cache; tests/cuda/adaptive_cache_test.cu
+// The cache API bodies of shared_api.hpp on the host cache; tests/cache/cuda/adaptive_cache_test.cu
 // runs the same bodies on the device cache.
 #include "cache/shared_api.hpp"
 

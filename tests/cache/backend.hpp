@@ -2,8 +2,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// Test memory for a cache of either backend: backend<Space> holds float tensors where the cache
-/// reads them (host vectors here; device buffers in tests/cuda/device_backend.hpp), so one test
-/// body makes the very same cache calls on the host and on the device cache.
+/// reads them (host vectors here; device buffers in tests/cache/cuda/device_backend.hpp), so one
+/// test body makes the very same cache calls on the host and on the device cache.
 
 #include <algorithm>
 #include <cstdint>

@@ -2,8 +2,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// Test bodies written once against the cache API and run on both backends: the host cache in
-/// tests/cache/api_test.cpp, the device cache in tests/cuda/adaptive_cache_test.cu. Each makes
-/// its caches through `make(geometry, options)`, so the body never names a backend.
+/// tests/cache/api_test.cpp, the device cache in tests/cache/cuda/adaptive_cache_test.cu. Each
+/// makes its caches through `make(geometry, options)`, so the body never names a backend.
 
 #include <cstdint>
 #include <functional>

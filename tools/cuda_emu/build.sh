@@ -1,7 +1,7 @@
 #!/bin/bash
 # Builds kvsieve's [cuda] tests (or a driver) against the host emulator of the CUDA kernels.
 # usage: tools/cuda_emu/build.sh asan|tsan|opt NAME...
-#   NAME: paged_store | decode | adaptive_cache | prefill (tests/cuda/NAME_test.cu, unchanged),
+#   NAME: paged_store | decode | adaptive_cache | prefill (tests/*/cuda/NAME_test.cu, unchanged),
 #         or a driver: cache_batch, python_device_cache (tools/cuda_emu/drivers/NAME.cu)
 # Binaries: $EMU_OUT/bin/NAME_MODE (EMU_OUT defaults to build/cuda-emu).
 set -euo pipefail
@@ -24,8 +24,8 @@ mkdir -p "$out/obj/$mode" "$out/bin"
 $cxx -c "$here/emu_runtime.cpp" -o "$out/obj/$mode/rt.o"
 $cxx -c "$here/catch_main.cpp" -o "$out/obj/$mode/main.o"
 for t in "$@"; do
-  src=$repo/tests/cuda/${t}_test.cu
-  [ -f "$src" ] || src=$here/drivers/$t.cu
+  src=$(find "$repo/tests" -path "*/cuda/${t}_test.cu" | head -n 1)
+  [ -n "$src" ] || src=$here/drivers/$t.cu
   $cxx -x c++ -c "$src" -o "$out/obj/$mode/$t.o"
   $cxx "$out/obj/$mode/$t.o" "$out/obj/$mode/rt.o" "$out/obj/$mode/main.o" -lfmt -lhwy \
     -o "$out/bin/${t}_$mode"

@@ -22,6 +22,7 @@
 
 #include <cuda_runtime.h>
 
+#include <kvsieve/core/cuda/last_block.cuh>
 #include <kvsieve/core/cuda/numeric.cuh>
 #include <kvsieve/store/cuda/paged_store.cuh>
 
@@ -290,7 +291,6 @@ __global__ void __launch_bounds__(decode_threads, decode_min_blocks<MAXG>)
     decode_partial_kernel(store_view<T> s, batch_heads batch, decode_kernel_args a) {
   using shape = row_shape<T, D>;
   extern __shared__ float smem[];
-  __shared__ int last;
   auto* row_off = reinterpret_cast<unsigned long long*>(smem);     // [decode_chunk]
   auto* page_s = reinterpret_cast<std::int32_t*>(row_off + decode_chunk); // [decode_chunk + 2]
   float* q_s = reinterpret_cast<float*>(page_s + decode_chunk + 2);       // [MAXG][D]
@@ -508,20 +508,10 @@ __global__ void __launch_bounds__(decode_threads, decode_min_blocks<MAXG>)
   if (chunks == 1) {
     return;
   }
-  // The block that finishes a split pair's last chunk merges its chunks (CUDA Programming
-  // Guide, "memory fence functions": the fence orders this block's partials before its count).
-  __threadfence();
-  __syncthreads();
+  // The block that finishes a split pair's last chunk merges its chunks.
   std::int32_t* done = a.done + static_cast<std::size_t>(pair) * gridDim.z + blockIdx.z;
-  if (tid == 0) {
-    last = atomicAdd(done, 1) == chunks - 1 ? 1 : 0;
-  }
-  __syncthreads();
-  if (last != 0) {
+  if (last_to_arrive(done, chunks)) {
     merge_chunks<D>(a, pair, g0, gn, chunks);
-    if (tid == 0) {
-      *done = 0; // for the next call (or graph replay) on this workspace
-    }
   }
 }
 

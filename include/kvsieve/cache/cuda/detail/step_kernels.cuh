@@ -15,6 +15,7 @@
 #include <kvsieve/attention/cuda/decode.cuh>
 #include <kvsieve/cache/options.hpp>
 #include <kvsieve/cache/step_rule.hpp>
+#include <kvsieve/core/cuda/last_block.cuh>
 #include <kvsieve/core/cuda/numeric.cuh>
 #include <kvsieve/core/cuda/runtime.cuh>
 #include <kvsieve/policy/select.hpp>
@@ -275,7 +276,6 @@ __global__ void __launch_bounds__(update_threads)
   __shared__ int chunk_budget;
   __shared__ unsigned long long warp_weakest[update_threads / 32];
   __shared__ std::int32_t warp_slot[update_threads / 32];
-  __shared__ int last;
   __shared__ std::int32_t evicted[max_evictions];
   __shared__ std::int32_t moves_from[max_evictions];
   __shared__ int n_evicted;
@@ -399,15 +399,8 @@ __global__ void __launch_bounds__(update_threads)
     st.scratch.weakest_slot[entry] = -1;
   }
 
-  // The last block of the pair to get here finishes it (CUDA Programming Guide, "memory fence
-  // functions": the fence orders this block's writes before its count).
-  __threadfence();
-  __syncthreads();
-  if (tid == 0) {
-    last = atomicAdd(&st.scratch.done[p], 1) == static_cast<int>(gridDim.y) - 1 ? 1 : 0;
-  }
-  __syncthreads();
-  if (last == 0) {
+  // The last block of the pair to get here finishes it.
+  if (!last_to_arrive(&st.scratch.done[p], static_cast<int>(gridDim.y))) {
     return;
   }
   // The tail, on the pair's last block. Other blocks wrote these in this launch: read them past

@@ -14,7 +14,7 @@
 #include "cache/cache_fixture.hpp"
 #include "cache/shared_api.hpp"
 #include "common/catch.hpp"
-#include "cuda/device_backend.hpp"
+#include "cache/cuda/device_backend.hpp"
 
 #include <kvsieve/cache/cuda/adaptive_cache.cuh>
 #include <kvsieve/kvsieve.hpp>
