@@ -2,8 +2,8 @@
 """Plot kvsieve-eval results: quality vs KV memory kept, one curve per method.
 
 Usage:
-    python3 tools/plot_results.py DIR [DIR ...] [--out docs/figures] [--tables]
-                                  [--samples DIR]
+    python3 tools/plot_results.py DIR [DIR ...] [--out docs/figures] [--tables] [--held-out NAME]
+                                  [--samples DIR] [--peers DIR] [--subject TEXT]
 
 Each DIR holds kvsieve-eval's results.csv, retrieval.csv, heads.csv, profile.csv and/or
 stability.csv (several DIRs, e.g. shards run with --groups or --data tune, are concatenated; the
@@ -55,6 +55,12 @@ DEFAULTS = {"data": "held-out", "recovery_rows": "0", "new_token": "attend",
             "gen_agreement_lo": "", "gen_agreement_hi": ""}
 
 
+# --held-out FILE: the data value of a --data-file run (its file name), read as "held-out" so the
+# held-out curves and tables take it; --subject names that data in the titles.
+HELD_OUT_ALIASES = set()
+SUBJECT = ["held-out code"]
+
+
 def read_csv(dirs, name):
     rows, seen = [], set()
     for d in dirs:
@@ -70,6 +76,8 @@ def read_csv(dirs, name):
                 if name == "results.csv":
                     for k, v in DEFAULTS.items():
                         r.setdefault(k, v)
+                    if r["data"] in HELD_OUT_ALIASES:
+                        r["data"] = "held-out"
                 rows.append(r)
     return rows
 
@@ -498,7 +506,14 @@ def main():
     ap.add_argument("--peers", nargs="+", default=[],
                     help="runs of the peers group (several folders are merged): drawn with "
                          "FastGen's main rows into peers_*_vs_memory.png and tabled")
+    ap.add_argument("--held-out", action="append", default=[], metavar="NAME",
+                    help="a data column value to read as held-out (a --data-file run's file "
+                         "name, e.g. heldout.jsonl); repeatable")
+    ap.add_argument("--subject", default="held-out code",
+                    help="what the held-out data is, for the figure titles")
     a = ap.parse_args()
+    HELD_OUT_ALIASES.update(a.held_out)
+    SUBJECT[0] = a.subject
     rows = unique_configs(read_csv(a.dirs, "results.csv"))
     stab = read_csv(a.dirs, "stability.csv")
     if not rows and not stab:
@@ -508,7 +523,7 @@ def main():
     main_rows = [r for r in rows if r["group"] in ("main", "fixed") and r["data"] == "held-out"]
     if main_rows:
         curve_plot(main_rows, "bpb_delta", "bits/byte increase over the full cache",
-                   "Teacher-forced quality vs KV memory (held-out code)",
+                   f"Teacher-forced quality vs KV memory ({SUBJECT[0]})",
                    os.path.join(a.out, "quality_vs_memory.png"), ref_y=0.0, symlog=True)
         curve_plot(main_rows, "gen_agreement", "share of greedy tokens equal to full cache",
                    "Greedy generation agreement vs KV memory", os.path.join(a.out, "agreement_vs_memory.png"))
@@ -523,7 +538,7 @@ def main():
     if peers:
         fastgen = [r for r in rows if r["method"] == "fastgen" and r["data"] == "held-out"]
         curve_plot(fastgen + peers, "bpb_delta", "bits/byte increase over the full cache",
-                   "FastGen vs the field's policies (held-out code)",
+                   f"FastGen vs the field's policies ({SUBJECT[0]})",
                    os.path.join(a.out, "peers_vs_memory.png"), ref_y=0.0, symlog=True,
                    curves=PEERS)
         curve_plot(fastgen + peers, "gen_agreement", "share of greedy tokens equal to full cache",

@@ -323,8 +323,13 @@ auto build_workload(const options& o, const llama::config& cfg, const llama::tok
         length += q.ask.size() + q.answer.size() + q.tail.size();
       }
       kvsieve::expects(length <= static_cast<std::size_t>(cfg.max_position_embeddings),
-                       kvsieve::errc::invalid_argument,
-                       "a retrieval prompt with its questions exceeds the context");
+                       kvsieve::errc::invalid_argument, [&] {
+                         return fmt::format("--retrieval-lengths {}: a prompt with its {} "
+                                            "questions is {} tokens, over the model's context "
+                                            "of {}; use shorter contexts or fewer --questions",
+                                            len, item.questions.size(), length,
+                                            cfg.max_position_embeddings);
+                       });
       w.retrieval.push_back(std::move(item));
     }
   }
