@@ -30,3 +30,33 @@ foreach(case bad-json:line\ 2 no-text:line\ 1 missing:cannot\ open)
                         "'${expected}', got ${rc}: ${err}")
   endif()
 endforeach()
+
+# SentencePiece over runs of spaces: ~6 bytes per token, more than the 4 a first piece assumes.
+# The snippets and stability prompts still get their tokens (longer pieces); documents too short
+# for them are a clean error saying so.
+if(DEFINED MODEL2)
+  set(doc "")
+  foreach(i RANGE 60)
+    string(APPEND doc "${i}                                                            = ${i};\\n")
+  endforeach()
+  file(WRITE ${OUT}/indented.jsonl "")
+  foreach(d a b c)
+    file(APPEND ${OUT}/indented.jsonl "{\"source\": \"t\", \"name\": \"${d}\", \"text\": \"${doc}\"}\n")
+  endforeach()
+  execute_process(COMMAND ${EXE} --quick --model ${MODEL2} --data-file ${OUT}/indented.jsonl
+                          --groups main,stability --match none-such --out ${OUT}/indented
+                  RESULT_VARIABLE rc ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "--data-file indented.jsonl with ${MODEL2}: failed (${rc}): ${err}")
+  endif()
+  string(SUBSTRING "${doc}" 0 1400 short)
+  file(WRITE ${OUT}/short.jsonl "{\"source\": \"t\", \"name\": \"s\", \"text\": \"${short}\"}\n")
+  execute_process(COMMAND ${EXE} --quick --model ${MODEL2}
+                          --data-file ${OUT}/short.jsonl --groups main --match none-such
+                          --out ${OUT}/short
+                  RESULT_VARIABLE rc ERROR_VARIABLE err)
+  if(rc EQUAL 0 OR NOT err MATCHES "--snippets 2: the data has too few documents of 256 tokens")
+    message(FATAL_ERROR "--data-file short.jsonl: expected a too-few-documents error, got "
+                        "${rc}: ${err}")
+  endif()
+endif()

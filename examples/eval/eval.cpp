@@ -246,6 +246,40 @@ auto parse(int argc, char** argv) -> options {
   return o;
 }
 
+/// `count` (document name, token ids) pieces of the --data source, each at least `tokens` tokens
+/// (BOS included). Bytes per token depend on the tokenizer: 1 for the byte-level model, ~4 for
+/// SentencePiece prose and more over runs of spaces. Pieces start at 4 bytes per token (what the
+/// bundled model's published results used; always enough for it) and double until every piece
+/// is long enough.
+auto token_pieces(const options& o, const llama::tokenizer& tok, std::size_t count,
+                  std::size_t tokens, std::string_view flag)
+    -> std::vector<std::pair<std::string, std::vector<std::int32_t>>> {
+  for (std::size_t per_token = 4; per_token <= 64; per_token *= 2) {
+    const auto pieces = eval::named_code_pieces(o.data, count, tokens * per_token, 2);
+    kvsieve::expects(pieces.size() == count || per_token > 4, kvsieve::errc::io, [&] {
+      return fmt::format("not enough documents in the data for {} {}", flag, count);
+    });
+    if (pieces.size() < count) {
+      break; // fewer documents this long: longer pieces will not help
+    }
+    std::vector<std::pair<std::string, std::vector<std::int32_t>>> out;
+    for (const auto& [name, text] : pieces) {
+      auto ids = tok.encode(text, true);
+      if (ids.size() < tokens) {
+        break;
+      }
+      out.emplace_back(name, std::move(ids));
+    }
+    if (out.size() == count) {
+      return out;
+    }
+  }
+  kvsieve::raise(kvsieve::errc::io,
+                 fmt::format("{} {}: the data has too few documents of {} tokens for this "
+                             "tokenizer",
+                             flag, count, tokens));
+}
+
 /// The teacher-forced snippets: --snippets pieces of the --data source, each split into a prompt
 /// (BOS included) and a scored continuation.
 auto teacher_snippets(const options& o, const llama::config& cfg, const llama::tokenizer& tok)
@@ -253,15 +287,9 @@ auto teacher_snippets(const options& o, const llama::config& cfg, const llama::t
   const auto total = static_cast<std::size_t>(o.prompt_tokens + o.continuation_tokens);
   kvsieve::expects(total <= static_cast<std::size_t>(cfg.max_position_embeddings),
                    kvsieve::errc::invalid_argument, "prompt + continuation exceed the context");
-  // Byte pieces long enough for `total` tokens of any tokenizer (>= 1 byte per token).
-  const auto pieces =
-      eval::named_code_pieces(o.data, static_cast<std::size_t>(o.snippets), total * 4, 2);
-  kvsieve::expects(pieces.size() == static_cast<std::size_t>(o.snippets), kvsieve::errc::io,
-                   "not enough held-out files for --snippets");
   std::vector<eval::workload::teacher_item> out;
-  for (const auto& [name, text] : pieces) {
-    const auto ids = tok.encode(text, true);
-    kvsieve::expects(ids.size() >= total, kvsieve::errc::io, "held-out piece too short");
+  for (const auto& [name, ids] :
+       token_pieces(o, tok, static_cast<std::size_t>(o.snippets), total, "--snippets")) {
     eval::workload::teacher_item item;
     item.name = name;
     const auto p = static_cast<std::ptrdiff_t>(o.prompt_tokens);
@@ -346,14 +374,9 @@ auto build_workload(const options& o, const llama::config& cfg, const llama::tok
 auto stability_prompts(const options& o, const llama::tokenizer& tok)
     -> std::vector<std::vector<std::int32_t>> {
   const auto len = static_cast<std::size_t>(o.prompt_tokens);
-  const auto pieces =
-      eval::code_pieces(o.data, static_cast<std::size_t>(o.stability_prompts), len * 4, 2);
-  kvsieve::expects(pieces.size() == static_cast<std::size_t>(o.stability_prompts),
-                   kvsieve::errc::io, "not enough code files for --stability-prompts");
   std::vector<std::vector<std::int32_t>> out;
-  for (const auto& text : pieces) {
-    auto ids = tok.encode(text, true);
-    kvsieve::expects(ids.size() >= len, kvsieve::errc::io, "code piece too short");
+  for (auto& [name, ids] : token_pieces(o, tok, static_cast<std::size_t>(o.stability_prompts),
+                                        len, "--stability-prompts")) {
     ids.resize(len);
     out.push_back(std::move(ids));
   }
