@@ -233,9 +233,11 @@ def main():
         import matplotlib.pyplot as plt
         names = ["special (BOS)", "punctuation", "local 30%", "top 30% keys", "keys for 95%"]
         n_ch = len(choices)
-        fig, axes = plt.subplots(1, 5 + n_ch, figsize=(3.0 * (5 + n_ch), 3.2),
-                                 gridspec_kw={"width_ratios": [H] * 5 + [cfg.num_key_value_heads
-                                                                         * 1.6] * n_ch})
+        # Two rows: the five attention shares per query head above, the rung per KV head below.
+        fig = plt.figure(figsize=(15, 7.2))
+        grid = fig.add_gridspec(2, 5)
+        axes = [fig.add_subplot(grid[0, i]) for i in range(5)]
+        axes += [fig.add_subplot(grid[1, i]) for i in range(min(n_ch, 4))]
         for i, ax in enumerate(axes[:5]):
             im = ax.imshow(shares[:, :, i].numpy(), vmin=0, vmax=1, cmap="viridis")
             ax.set_title(names[i], fontsize=9)
@@ -243,19 +245,26 @@ def main():
             ax.set_ylabel("layer" if i == 0 else "")
             for l in range(L):
                 for h in range(H):
-                    ax.text(h, l, f"{shares[l, h, i]:.2f}"[1:] if shares[l, h, i] < 1 else "1",
+                    label = f"{shares[l, h, i]:.2f}"  # ".97"; 0.996 rounds to "1"
+                    ax.text(h, l, "1" if label == "1.00" else label[1:],
                             ha="center", va="center", fontsize=5.5,
                             color="white" if shares[l, h, i] < 0.6 else "black")
         fig.colorbar(im, ax=axes[4], fraction=0.05)
-        for ax, (T, c) in zip(axes[5:], report["choices"].items()):
+        if n_ch:
+            key = fig.add_subplot(grid[1, min(n_ch, 4)])
+            key.axis("off")
+            key.text(0, 0.9, "rungs (cheapest first):\n" + "\n".join(
+                f"{SHORT.get(r, r)}  {r}" for r in ladder), va="top", fontsize=8)
+        for i, (ax, (T, c)) in enumerate(zip(axes[5:], report["choices"].items())):
             idx = [[ladder.index(x) for x in row] for row in c["modal"]]
             ax.imshow(idx, vmin=0, vmax=len(ladder) - 1, cmap="Pastel1")
             for l in range(L):
                 for k in range(cfg.num_key_value_heads):
                     ax.text(k, l, SHORT.get(c["modal"][l][k], "?"), ha="center", va="center",
                             fontsize=6)
-            ax.set_title(f"rung at T = {T}", fontsize=9)
+            ax.set_title(f"rung at T = {T} (modal over prompts)", fontsize=9)
             ax.set_xlabel("KV head")
+            ax.set_ylabel("layer" if i == 0 else "")
         fig.suptitle(f"{os.path.basename(os.path.normpath(a.model))}: attention structure on "
                      f"{len(prompts)} held-out prompts of {a.tokens} tokens", fontsize=10)
         fig.tight_layout()
