@@ -178,10 +178,11 @@ class ChunkedHeadLoss(torch.autograd.Function):
 
     The plain path materialises [rows*ctx, vocab] logits in bf16 and float, their log-softmax and
     its gradient: ~0.5 GB per tensor at 16k tokens x 8k pieces, and a quarter of a profiled CPU
-    step in log_softmax, its backward and fills. Here each chunk's logits are made, reduced to their
-    log-sum-exp and dropped; backward recomputes them (one more head matmul, ~6% of a step's
-    FLOPs). Rounding follows autocast's: h and W in `dtype` for both matmuls, logits rounded to
-    `dtype` before the float softmax, float gradients rounded to `dtype` before the matmuls.
+    step in log_softmax, its backward and fills. Here each chunk's logits are made, reduced to
+    their log-sum-exp and dropped; backward recomputes them (one more head matmul, ~6% of a
+    step's FLOPs). Rounding follows autocast's: h and W in `dtype` for both matmuls, logits
+    rounded to `dtype` before the float softmax, float gradients rounded to `dtype` before the
+    matmuls.
     """
 
     @staticmethod
