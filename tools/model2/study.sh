@@ -20,8 +20,9 @@ out=${3:-docs/figures/data/docs-llama}
 figures=${4:-docs/figures/docs-llama}
 eval_bin=${EVAL:-build/default/examples/eval/kvsieve-eval}
 python=${PYTHON:-/work/venv/bin/python}
-[ -x "$eval_bin" ] || { echo "study.sh: no $eval_bin (cmake --build --preset default)" >&2; exit 1; }
-[ -f "$data" ] || { echo "study.sh: no $data (tools/model2/build_corpus.py)" >&2; exit 1; }
+die() { echo "study.sh: $*" >&2; exit 1; }
+[ -x "$eval_bin" ] || die "no $eval_bin (cmake --build --preset default)"
+[ -f "$data" ] || die "no $data (tools/model2/build_corpus.py)"
 mkdir -p "$out" "$figures"
 export OMP_NUM_THREADS=1
 # shellcheck disable=SC2206
