@@ -247,6 +247,20 @@ def save_ckpt(path, model, opt, state):
     os.replace(tmp, path)
 
 
+def copy_log(src, dst, last_step):
+    """The log's lines up to last_step, one per step (the later one): a run killed after its
+    checkpoint logged steps that the resumed run repeats, and the curve has each step once."""
+    by_step = {}
+    with open(src) as f:
+        for line in f:
+            if line.strip() and json.loads(line)["step"] <= last_step:
+                by_step[json.loads(line)["step"]] = line
+    tmp = dst + ".tmp"
+    with open(tmp, "w") as f:
+        f.writelines(by_step[k] for k in sorted(by_step))
+    os.replace(tmp, dst)
+
+
 def export(model, tokenizer_model, out_dir, state, log_path=None):
     import shutil
     os.makedirs(out_dir, exist_ok=True)
@@ -257,13 +271,12 @@ def export(model, tokenizer_model, out_dir, state, log_path=None):
     with open(os.path.join(out_dir, "training_state.json"), "w") as f:
         json.dump(state, f, indent=1)
     if log_path is not None and os.path.exists(log_path):
-        shutil.copyfile(log_path, os.path.join(out_dir, "log.jsonl"))
+        copy_log(log_path, os.path.join(out_dir, "log.jsonl"), state["step"])
     log(f"exported {out_dir} ({sum(p.numel() for p in m.parameters())} parameters)")
 
 
 def resume_from(model, folder, state, out):
     """Loads an exported folder (weights, training_state.json, log.jsonl) into a fresh run."""
-    import shutil
     from safetensors.torch import load_file
     weights = load_file(os.path.join(folder, "model.safetensors"))
     with torch.no_grad():
@@ -280,7 +293,7 @@ def resume_from(model, folder, state, out):
     state.update({k: v for k, v in saved.items() if k != "args"})
     state["resumed_from_export"] = state.get("resumed_from_export", []) + [state["step"]]
     if os.path.exists(os.path.join(folder, "log.jsonl")):
-        shutil.copyfile(os.path.join(folder, "log.jsonl"), os.path.join(out, "log.jsonl"))
+        copy_log(os.path.join(folder, "log.jsonl"), os.path.join(out, "log.jsonl"), state["step"])
 
 
 def main():
@@ -345,6 +358,9 @@ def main():
         if a.export and "args" in c["state"]:
             state["args"] = c["state"]["args"]  # the training run's options, not the export's
         log(f"resumed at step {state['step']}, {state['tokens'] / 1e6:.1f}M tokens")
+        log_file = os.path.join(a.out, "log.jsonl")
+        if os.path.exists(log_file) and not a.export:
+            copy_log(log_file, log_file, state["step"])
     elif a.resume_from:
         resume_from(model, a.resume_from, state, a.out)
         state["rewarm"] = [state["step"], state["step"] + a.rewarm_steps]
