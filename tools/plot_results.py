@@ -55,10 +55,9 @@ DEFAULTS = {"data": "held-out", "recovery_rows": "0", "new_token": "attend",
             "gen_agreement_lo": "", "gen_agreement_hi": ""}
 
 
-# --held-out FILE: the data value of a --data-file run (its file name), read as "held-out" so the
-# held-out curves and tables take it; --subject names that data in the titles.
+# --held-out NAME: the data value of a --data-file run (its file name), read as "held-out" so the
+# held-out curves and tables take it.
 HELD_OUT_ALIASES = set()
-SUBJECT = ["held-out code"]
 
 
 def read_csv(dirs, name):
@@ -513,7 +512,6 @@ def main():
                     help="what the held-out data is, for the figure titles")
     a = ap.parse_args()
     HELD_OUT_ALIASES.update(a.held_out)
-    SUBJECT[0] = a.subject
     rows = unique_configs(read_csv(a.dirs, "results.csv"))
     stab = read_csv(a.dirs, "stability.csv")
     if not rows and not stab:
@@ -523,7 +521,7 @@ def main():
     main_rows = [r for r in rows if r["group"] in ("main", "fixed") and r["data"] == "held-out"]
     if main_rows:
         curve_plot(main_rows, "bpb_delta", "bits/byte increase over the full cache",
-                   f"Teacher-forced quality vs KV memory ({SUBJECT[0]})",
+                   f"Teacher-forced quality vs KV memory ({a.subject})",
                    os.path.join(a.out, "quality_vs_memory.png"), ref_y=0.0, symlog=True)
         curve_plot(main_rows, "gen_agreement", "share of greedy tokens equal to full cache",
                    "Greedy generation agreement vs KV memory", os.path.join(a.out, "agreement_vs_memory.png"))
@@ -538,7 +536,7 @@ def main():
     if peers:
         fastgen = [r for r in rows if r["method"] == "fastgen" and r["data"] == "held-out"]
         curve_plot(fastgen + peers, "bpb_delta", "bits/byte increase over the full cache",
-                   f"FastGen vs the field's policies ({SUBJECT[0]})",
+                   f"FastGen vs the field's policies ({a.subject})",
                    os.path.join(a.out, "peers_vs_memory.png"), ref_y=0.0, symlog=True,
                    curves=PEERS)
         curve_plot(fastgen + peers, "gen_agreement", "share of greedy tokens equal to full cache",

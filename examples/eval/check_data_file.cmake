@@ -36,12 +36,14 @@ endforeach()
 # for them are a clean error saying so.
 if(DEFINED MODEL2)
   set(doc "")
+  string(REPEAT " " 60 pad)
   foreach(i RANGE 60)
-    string(APPEND doc "${i}                                                            = ${i};\\n")
+    string(APPEND doc "${i}${pad}= ${i};\\n")
   endforeach()
   file(WRITE ${OUT}/indented.jsonl "")
   foreach(d a b c)
-    file(APPEND ${OUT}/indented.jsonl "{\"source\": \"t\", \"name\": \"${d}\", \"text\": \"${doc}\"}\n")
+    file(APPEND ${OUT}/indented.jsonl
+         "{\"source\": \"t\", \"name\": \"${d}\", \"text\": \"${doc}\"}\n")
   endforeach()
   execute_process(COMMAND ${EXE} --quick --model ${MODEL2} --data-file ${OUT}/indented.jsonl
                           --groups main,stability --match none-such --out ${OUT}/indented

@@ -256,11 +256,11 @@ auto token_pieces(const options& o, const llama::tokenizer& tok, std::size_t cou
     -> std::vector<std::pair<std::string, std::vector<std::int32_t>>> {
   for (std::size_t per_token = 4; per_token <= 64; per_token *= 2) {
     const auto pieces = eval::named_code_pieces(o.data, count, tokens * per_token, 2);
-    kvsieve::expects(pieces.size() == count || per_token > 4, kvsieve::errc::io, [&] {
-      return fmt::format("not enough documents in the data for {} {}", flag, count);
-    });
     if (pieces.size() < count) {
-      break; // fewer documents this long: longer pieces will not help
+      kvsieve::expects(per_token > 4, kvsieve::errc::io, [&] {
+        return fmt::format("not enough documents in the data for {} {}", flag, count);
+      });
+      break; // too few documents this long: longer pieces will not help
     }
     std::vector<std::pair<std::string, std::vector<std::int32_t>>> out;
     for (const auto& [name, text] : pieces) {

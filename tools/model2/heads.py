@@ -234,10 +234,11 @@ def main():
         names = ["special (BOS)", "punctuation", "local 30%", "top 30% keys", "keys for 95%"]
         n_ch = len(choices)
         # Two rows: the five attention shares per query head above, the rung per KV head below.
-        fig = plt.figure(figsize=(15, 7.2))
-        grid = fig.add_gridspec(2, 5)
+        cols = max(5, n_ch + 1)  # below: a panel per threshold, then the key
+        fig = plt.figure(figsize=(3.0 * cols, 7.2))
+        grid = fig.add_gridspec(2, cols)
         axes = [fig.add_subplot(grid[0, i]) for i in range(5)]
-        axes += [fig.add_subplot(grid[1, i]) for i in range(min(n_ch, 4))]
+        axes += [fig.add_subplot(grid[1, i]) for i in range(n_ch)]
         for i, ax in enumerate(axes[:5]):
             im = ax.imshow(shares[:, :, i].numpy(), vmin=0, vmax=1, cmap="viridis")
             ax.set_title(names[i], fontsize=9)
@@ -251,7 +252,7 @@ def main():
                             color="white" if shares[l, h, i] < 0.6 else "black")
         fig.colorbar(im, ax=axes[4], fraction=0.05)
         if n_ch:
-            key = fig.add_subplot(grid[1, min(n_ch, 4)])
+            key = fig.add_subplot(grid[1, n_ch])
             key.axis("off")
             key.text(0, 0.9, "rungs (cheapest first):\n" + "\n".join(
                 f"{SHORT.get(r, r)}  {r}" for r in ladder), va="top", fontsize=8)

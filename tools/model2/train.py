@@ -253,8 +253,9 @@ def copy_log(src, dst, last_step):
     by_step = {}
     with open(src) as f:
         for line in f:
-            if line.strip() and json.loads(line)["step"] <= last_step:
-                by_step[json.loads(line)["step"]] = line
+            step = json.loads(line)["step"] if line.strip() else None
+            if step is not None and step <= last_step:
+                by_step[step] = line
     tmp = dst + ".tmp"
     with open(tmp, "w") as f:
         f.writelines(by_step[k] for k in sorted(by_step))
