@@ -43,8 +43,9 @@ def main():
     for r0, r1 in zip(rows, rows[1:]):
         if r1["ctx"] != r0["ctx"]:
             ax.axvline(r1["tokens"] / 1e6, color="grey", lw=0.5, ls=":")
-            ax.text(r1["tokens"] / 1e6, ax.get_ylim()[1], f" ctx {r1['ctx']}", fontsize=7,
-                    va="top")
+            # y in axes units: the label sits on the frame's top whatever the y limits become
+            ax.text(r1["tokens"] / 1e6, 1.0, f" ctx {r1['ctx']}", fontsize=7, va="bottom",
+                    transform=ax.get_xaxis_transform())
     ax.set_xlabel("training tokens (millions)")
     ax.set_ylabel("loss (nats per token)")
     ax.set_ylim(bottom=max(0.0, min(r["loss"] for r in rows) - 0.3),
