@@ -93,14 +93,17 @@ public:
     kvsieve::expects(v.is_number(), kvsieve::errc::io, [&] {
       return fmt::format("{}: field '{}' must be a number, got {}", source_, name(key), excerpt(v));
     });
+    // The range is checked on the double, and again on the float: a value below float's
+    // smallest denormal (1e-50) is positive as a double but rounds to zero as a float.
     const auto d = v.get<double>();
-    kvsieve::expects(std::isfinite(d) && d > 0.0 &&
-                         d <= static_cast<double>(std::numeric_limits<float>::max()),
-                     kvsieve::errc::invalid_argument, [&] {
-                       return fmt::format("{}: field '{}' must be a positive finite float, got {}",
-                                          source_, name(key), excerpt(v));
-                     });
-    return static_cast<float>(d);
+    const auto in_range = std::isfinite(d) && d > 0.0 &&
+                          d <= static_cast<double>(std::numeric_limits<float>::max());
+    const auto f = in_range ? static_cast<float>(d) : 0.0F;
+    kvsieve::expects(f > 0.0F, kvsieve::errc::invalid_argument, [&] {
+      return fmt::format("{}: field '{}' must be a positive finite float32, got {}", source_,
+                         name(key), excerpt(v));
+    });
+    return f;
   }
 
   [[nodiscard]] auto boolean(std::string_view key) const -> bool {

@@ -550,5 +550,5 @@ TEST_CASE("rope_parameters with scaling, other keys or a conflicting theta is re
                  "'rope_parameters.rope_theta' = 500000 conflicts with rope_theta = 10000"));
 
   e = rope_error([](json& j) { j["rope_parameters"] = {{"rope_theta", -1}}; });
-  CHECK(contains(e.what, "'rope_parameters.rope_theta' must be a positive finite float"));
+  CHECK(contains(e.what, "'rope_parameters.rope_theta' must be a positive finite float32"));
 }

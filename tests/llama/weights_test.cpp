@@ -219,6 +219,8 @@ TEST_CASE("config rejects other unsupported features and out-of-range values, na
       {"vocab_size", 5000000000LL},
       {"head_dim", 3},
       {"rms_norm_eps", 0.0},
+      {"rms_norm_eps", 1e-50}, // positive as a double, zero as a float
+      {"rms_norm_eps", 1e300}, // beyond float's range
       {"rope_theta", -1.0},
       {"tie_word_embeddings", "yes"},
       {"bos_token_id", 10},
