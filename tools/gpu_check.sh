@@ -17,7 +17,8 @@
 #   3. both CUDA bench programs with short repetitions, Google Benchmark JSON into the output
 #      folder, and tools/gpu_check_targets.py's PASS/FAIL/NOT MEASURED line per target;
 #   4. compute-sanitizer memcheck and racecheck on the test binaries ([long] and [slow] cases
-#      excluded), where /usr/local/cuda/bin/compute-sanitizer (or one on PATH) is installed;
+#      excluded, and [api_error] ones, which make a CUDA call fail on purpose), where
+#      /usr/local/cuda/bin/compute-sanitizer (or one on PATH) is installed;
 #   5. the [long] cases, if the budget still allows (never with --quick).
 # Output folder: --out, else $OUT if set, else gpu-check-results/; it gets gpu_check.log (all
 # output), summary.txt and one JSON per bench program (at most 4 files).
@@ -281,7 +282,7 @@ if ((gpu_ok && sanitizers)); then
     say "== 4. compute-sanitizer: not installed, skipped"
     notes+=("compute-sanitizer not installed")
   else
-    say "== 4. compute-sanitizer memcheck and racecheck ([long] and [slow] cases excluded)"
+    say "== 4. compute-sanitizer memcheck and racecheck ([long], [slow], [api_error] excluded)"
     for tool in memcheck racecheck; do
       for bin in "${tests[@]}"; do
         # Keep 60 s of the budget for the [long] cases and the summary.
@@ -292,7 +293,7 @@ if ((gpu_ok && sanitizers)); then
           continue
         fi
         run_logged "$limit" "$tool $(basename "$bin")" "$sanitizer" --tool "$tool" \
-          --error-exitcode 99 --print-limit 20 "$bin" '~[long]~[slow]'
+          --error-exitcode 99 --print-limit 20 "$bin" '~[long]~[slow]~[api_error]'
         if ((rc == 124 || rc == 137)); then
           notes+=("$tool $(basename "$bin") timed out (incomplete, not a finding)")
         elif ((rc != 0)); then
