@@ -29,7 +29,7 @@ Usage:
     /work/venv/bin/python tools/model2/heads.py --model models/<name> \\
         --data /work/data/model2/heldout.jsonl \\
         --generate build/default/examples/llama/kvsieve-generate \\
-        --figure docs/figures/<name>_heads.png --markdown /tmp/heads.md --json /tmp/heads.json
+        --figure docs/figures/<name>/heads.png --markdown /tmp/heads.md --json /tmp/heads.json
 """
 
 import argparse
