@@ -93,8 +93,8 @@ public:
     kvsieve::expects(v.is_number(), kvsieve::errc::io, [&] {
       return fmt::format("{}: field '{}' must be a number, got {}", source_, name(key), excerpt(v));
     });
-    // The range is checked on the double, and again on the float: a value below float's
-    // smallest denormal (1e-50) is positive as a double but rounds to zero as a float.
+    // The range is checked on the double, and again on the float: a value far below float's
+    // smallest denormal (1e-50, say) is positive as a double but rounds to zero as a float.
     const auto d = v.get<double>();
     const auto in_range = std::isfinite(d) && d > 0.0 &&
                           d <= static_cast<double>(std::numeric_limits<float>::max());
